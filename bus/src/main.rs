@@ -1,0 +1,1 @@
+fn main() { varde_bus::cli::main() }
