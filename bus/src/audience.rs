@@ -1,0 +1,188 @@
+//! TLP 2.0 audience rules (DESIGN.md "TLP 2.0 and audiences"): which
+//! audiences a label allows, who receives a key, and which subjects carry it.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use varde_schemas::{Audience, KeyId, Kind, OrgId, Tlp};
+
+use crate::directory::{KeyEntry, VerifiedDirectory};
+use crate::subject;
+
+/// Why an audience does not fit a label, or cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AudienceError {
+    #[error("{0} needs an audience; name orgs, groups, people or the community")]
+    Empty(Tlp),
+    #[error(
+        "{0} cannot go to the whole community; name the orgs or groups (GREEN is the widest label for the community)"
+    )]
+    CommunityNotAllowed(Tlp),
+    #[error("{0} cannot go to groups; name the orgs (AMBER+STRICT) or people (RED)")]
+    GroupsNotAllowed(Tlp),
+    #[error("TLP:RED goes to named people only; name person keys, not orgs or groups")]
+    RedNeedsPeople,
+    #[error("unknown org `{0}` in the audience")]
+    UnknownOrg(OrgId),
+    #[error("unknown group `{0}` in the audience")]
+    UnknownGroup(String),
+    #[error("key {0} in the audience is not in the directory")]
+    UnknownKey(KeyId),
+    #[error("key {0} in the audience is revoked or expired")]
+    InactiveKey(KeyId),
+    #[error("the audience resolves to no usable key")]
+    NoRecipients,
+    #[error("{count} recipient keys; the limit is {max}")]
+    TooManyRecipients { count: usize, max: usize },
+    #[error("key {0} received this message but is outside its audience")]
+    WrappedOutsideAudience(KeyId),
+}
+
+/// Whether `audience` may carry `label` (the rule table, without the
+/// directory). An audience narrower than the label allows is always fine.
+pub fn check(label: Tlp, a: &Audience) -> Result<(), AudienceError> {
+    match label {
+        Tlp::Clear => Ok(()),
+        _ if a.is_empty() => Err(AudienceError::Empty(label)),
+        Tlp::Green => Ok(()),
+        Tlp::Amber if a.community => Err(AudienceError::CommunityNotAllowed(label)),
+        Tlp::Amber => Ok(()),
+        Tlp::AmberStrict if a.community => Err(AudienceError::CommunityNotAllowed(label)),
+        Tlp::AmberStrict if !a.groups.is_empty() => Err(AudienceError::GroupsNotAllowed(label)),
+        Tlp::AmberStrict => Ok(()),
+        Tlp::Red if a.community || !a.groups.is_empty() || !a.orgs.is_empty() => {
+            Err(AudienceError::RedNeedsPeople)
+        }
+        Tlp::Red => Ok(()),
+    }
+}
+
+/// Whether an org (by directory index) is inside the audience.
+pub fn org_in_audience(dir: &VerifiedDirectory, org_idx: usize, a: &Audience) -> bool {
+    let org = dir.org_at(org_idx);
+    (a.community && org.kind.in_community())
+        || a.orgs.iter().any(|o| *o == org.id)
+        || a.groups.iter().any(|g| org.groups.contains(g))
+}
+
+/// Whether a key may hold a wrap of a message for `a`: its org is in the
+/// audience, or it is named.
+pub fn key_in_audience(dir: &VerifiedDirectory, key: &KeyEntry, a: &Audience) -> bool {
+    a.people.contains(&key.key.id) || org_in_audience(dir, key.org, a)
+}
+
+/// Every usable key the audience resolves to, deduplicated, in a stable
+/// order. CLEAR resolves to nobody (it is signed, not encrypted).
+pub fn recipients<'d>(
+    dir: &'d VerifiedDirectory,
+    label: Tlp,
+    a: &Audience,
+    now: Timestamp,
+) -> Result<Vec<&'d KeyEntry>, AudienceError> {
+    check(label, a)?;
+    validate_names(dir, a)?;
+    if label == Tlp::Clear {
+        return Ok(Vec::new());
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, org) in dir.orgs().iter().enumerate() {
+        if org_in_audience(dir, i, a) {
+            for k in dir.active_keys_of(org, now) {
+                if seen.insert(k.key.id) {
+                    out.push(k);
+                }
+            }
+        }
+    }
+    for id in &a.people {
+        let k = dir.key(id).ok_or(AudienceError::UnknownKey(*id))?;
+        if k.unusable(now).is_some() {
+            return Err(AudienceError::InactiveKey(*id));
+        }
+        if seen.insert(*id) {
+            out.push(k);
+        }
+    }
+    if out.is_empty() {
+        return Err(AudienceError::NoRecipients);
+    }
+    Ok(out)
+}
+
+fn validate_names(dir: &VerifiedDirectory, a: &Audience) -> Result<(), AudienceError> {
+    for o in &a.orgs {
+        if dir.org(o.as_str()).is_none() {
+            return Err(AudienceError::UnknownOrg(o.clone()));
+        }
+    }
+    for g in &a.groups {
+        if !dir.group_exists(g) {
+            return Err(AudienceError::UnknownGroup(g.to_string()));
+        }
+    }
+    for k in &a.people {
+        if dir.key(k).is_none() {
+            return Err(AudienceError::UnknownKey(*k));
+        }
+    }
+    Ok(())
+}
+
+/// The subjects one message is published on: one per audience target, so the
+/// broker's per-org consumer filters deliver it to exactly the orgs
+/// concerned. People are reached through their org's subject.
+pub fn subjects(
+    dir: &VerifiedDirectory,
+    sender: &OrgId,
+    kind: Kind,
+    a: &Audience,
+) -> Result<Vec<String>, AudienceError> {
+    let mut out = BTreeSet::new();
+    if a.community || a.is_empty() {
+        out.insert(subject::community(sender, kind));
+    }
+    for g in &a.groups {
+        out.insert(subject::group(sender, g, kind));
+    }
+    for o in &a.orgs {
+        out.insert(subject::org(sender, o, kind));
+    }
+    for k in &a.people {
+        let key = dir.key(k).ok_or(AudienceError::UnknownKey(*k))?;
+        out.insert(subject::org(sender, &dir.org_at(key.org).id, kind));
+    }
+    Ok(out.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use varde_schemas::GroupId;
+
+    fn org(s: &str) -> OrgId {
+        OrgId::new(s).unwrap()
+    }
+
+    #[test]
+    fn rule_table() {
+        let community = Audience::community();
+        let groups = Audience::groups([GroupId::new("health").unwrap()]);
+        let orgs = Audience::orgs([org("gjovik")]);
+        let people = Audience::people([KeyId([1; 8])]);
+        let none = Audience::default();
+
+        use Tlp::*;
+        let ok = |t, a: &Audience| check(t, a).is_ok();
+        assert!(ok(Clear, &none) && ok(Clear, &community));
+        assert!(ok(Green, &community) && ok(Green, &groups) && ok(Green, &orgs));
+        assert!(!ok(Green, &none));
+        assert!(!ok(Amber, &community) && ok(Amber, &groups) && ok(Amber, &orgs));
+        assert!(!ok(AmberStrict, &community) && !ok(AmberStrict, &groups));
+        assert!(ok(AmberStrict, &orgs) && ok(AmberStrict, &people));
+        assert_eq!(check(Red, &groups), Err(AudienceError::RedNeedsPeople));
+        assert_eq!(check(Red, &orgs), Err(AudienceError::RedNeedsPeople));
+        assert!(ok(Red, &people));
+        assert_eq!(check(Red, &none), Err(AudienceError::Empty(Red)));
+    }
+}

@@ -1,0 +1,637 @@
+//! Sealing and opening envelopes (DESIGN.md "Sealing").
+//!
+//! Seal: the payload is encrypted once with XChaCha20-Poly1305 under a fresh
+//! 32-byte content key, the exact header bytes as associated data; the
+//! content key is wrapped for each recipient key as a standard
+//! single-recipient age file; then the sender signs (encrypt-then-sign) a
+//! BLAKE3 digest of everything before the signature.
+//!
+//! Open: frame → look up the signing key → verify the signature over the
+//! exact received bytes → only then parse the header → check sender, subject,
+//! label/audience, expiry, replay → find our one wrap → one X25519 → decrypt
+//! → parse the payload. Each step has its own error.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ed25519_dalek::{Signature, Signer, Verifier};
+use jiff::{SignedDuration, Timestamp};
+use rand_core::{OsRng, RngCore};
+use uuid::Uuid;
+use varde_schemas::payload::{MAX_INDICATORS, PayloadError};
+use varde_schemas::{Audience, Header, KeyId, Kind, OrgId, Payload, Sender, Tlp};
+use zeroize::Zeroizing;
+
+use crate::audience::{self, AudienceError};
+use crate::directory::{KeyState, VerifiedDirectory};
+use crate::envelope::{self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS};
+use crate::keys::Identity;
+use crate::subject;
+
+/// Domain separation for envelope signatures (cf. `directory.rs`).
+const SIGNING_CONTEXT: &[u8] = b"varde/v1/envelope\n";
+const NONCE_LEN: usize = 24;
+/// Clock skew tolerated between a sender and us.
+pub const DEFAULT_SKEW: SignedDuration = SignedDuration::from_mins(5);
+
+/// What to seal.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub kind: Kind,
+    pub label: Tlp,
+    pub audience: Audience,
+    /// Payload JSON. Built from a typed `Payload` by `Draft::new`.
+    pub payload: Vec<u8>,
+    pub expires: Option<Timestamp>,
+    /// Fixed id (re-sealing the same logical message); random UUIDv7 if None.
+    pub id: Option<Uuid>,
+    /// Indicator count of a typed payload, checked against the limit.
+    indicators: Option<usize>,
+}
+
+impl Draft {
+    pub fn new(payload: &Payload, label: Tlp, audience: Audience) -> Self {
+        Draft {
+            kind: payload.kind(),
+            label,
+            audience,
+            payload: payload.to_json(),
+            expires: None,
+            id: None,
+            indicators: Some(payload.indicator_count()),
+        }
+    }
+
+    /// A draft with arbitrary payload bytes (tools, and tests that need to
+    /// seal hostile payloads to exercise `open`).
+    pub fn raw(kind: Kind, label: Tlp, audience: Audience, payload: Vec<u8>) -> Self {
+        Draft {
+            kind,
+            label,
+            audience,
+            payload,
+            expires: None,
+            id: None,
+            indicators: None,
+        }
+    }
+
+    pub fn expires(mut self, at: Timestamp) -> Self {
+        self.expires = Some(at);
+        self
+    }
+
+    pub fn id(mut self, id: Uuid) -> Self {
+        self.id = Some(id);
+        self
+    }
+}
+
+/// A sealed envelope, ready to publish on each of `header.subjects`.
+#[derive(Clone, Debug)]
+pub struct Sealed {
+    pub header: Header,
+    pub bytes: Bytes,
+}
+
+impl Sealed {
+    pub fn id(&self) -> Uuid {
+        self.header.id
+    }
+
+    pub fn subjects(&self) -> &[String] {
+        &self.header.subjects
+    }
+
+    /// JetStream `Nats-Msg-Id` for the copy on subject number `i`: the
+    /// envelope id itself for the first (and usually only) subject, so
+    /// retries dedupe in the broker; `<id>.<i>` for further copies, which
+    /// would otherwise be dropped as duplicates of the first.
+    pub fn msg_id(&self, i: usize) -> String {
+        if i == 0 {
+            self.header.id.to_string()
+        } else {
+            format!("{}.{i}", self.header.id)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(transparent)]
+    Audience(#[from] AudienceError),
+    #[error("the sender key {key} is not in directory version {version}; ask the CSIRT to add it")]
+    SenderUnknown { key: KeyId, version: u64 },
+    #[error("the sender key {key} is registered to `{registered}`, not `{claimed}`")]
+    SenderOrgMismatch {
+        key: KeyId,
+        registered: OrgId,
+        claimed: OrgId,
+    },
+    #[error("the sender key {key} is {state}; it can no longer sign")]
+    SenderInactive { key: KeyId, state: String },
+    #[error("the sealed envelope would be {size} bytes; the limit is {MAX_ENVELOPE}")]
+    Oversized { size: usize },
+    #[error("payload does not fit its kind: {0}")]
+    Payload(#[from] PayloadError),
+    #[error("cannot wrap the content key for {key}: {reason}")]
+    Wrap { key: KeyId, reason: String },
+    #[error("cannot encrypt: {0}")]
+    Encrypt(String),
+}
+
+/// Every way a received envelope can be refused. Never a panic.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("envelope is {size} bytes; the limit is {MAX_ENVELOPE}")]
+    Oversized { size: usize },
+    #[error("envelope lists {count} recipient keys; the limit is {MAX_RECIPIENTS}")]
+    TooManyRecipients { count: usize },
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    #[error("signed by key {key}, which is not in directory version {version}")]
+    UnknownSender { key: KeyId, version: u64 },
+    #[error("signed by key {key} of `{org}`, revoked at {at}")]
+    RevokedKey { key: KeyId, org: OrgId, at: Timestamp },
+    #[error("signed by key {key} of `{org}`, expired at {at}")]
+    ExpiredKey { key: KeyId, org: OrgId, at: Timestamp },
+    #[error("signature by key {key} does not verify: the envelope was altered or forged")]
+    BadSignature { key: KeyId },
+    #[error("unsupported envelope header version {0}")]
+    UnsupportedVersion(u8),
+    #[error("header names sender {claimed_org}/{claimed_key} but the signing key is {key} of `{org}`")]
+    SenderMismatch {
+        key: KeyId,
+        org: OrgId,
+        claimed_key: KeyId,
+        claimed_org: OrgId,
+    },
+    #[error("subject `{subject}` does not match the envelope: {reason}")]
+    SubjectMismatch { subject: String, reason: String },
+    #[error("label/audience mismatch: {0}")]
+    LabelAudience(AudienceError),
+    #[error("label {label} does not match the encryption flag of the envelope")]
+    LabelEncryptionMismatch { label: Tlp },
+    #[error("message {id} expired at {at}")]
+    Expired { id: Uuid, at: Timestamp },
+    #[error("message {id} claims creation at {at}, in the future")]
+    FromTheFuture { id: Uuid, at: Timestamp },
+    #[error("message {id} was already received")]
+    Duplicate { id: Uuid },
+    #[error("this identity ({key}) is not among the message's {count} recipients")]
+    NotARecipient { key: KeyId, count: usize },
+    #[error("cannot unwrap the content key: {0}")]
+    Unwrap(String),
+    #[error("cannot decrypt the body: authentication failed")]
+    Decrypt,
+    #[error("{0}")]
+    Payload(#[from] PayloadError),
+}
+
+impl OpenError {
+    /// Stable short name, for metrics labels and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            OpenError::Oversized { .. } => "oversized",
+            OpenError::TooManyRecipients { .. } => "too_many_recipients",
+            OpenError::Malformed(_) => "malformed",
+            OpenError::UnknownSender { .. } => "unknown_sender",
+            OpenError::RevokedKey { .. } => "revoked_key",
+            OpenError::ExpiredKey { .. } => "expired_key",
+            OpenError::BadSignature { .. } => "bad_signature",
+            OpenError::UnsupportedVersion(_) => "unsupported_version",
+            OpenError::SenderMismatch { .. } => "sender_mismatch",
+            OpenError::SubjectMismatch { .. } => "subject_mismatch",
+            OpenError::LabelAudience(_) => "label_audience",
+            OpenError::LabelEncryptionMismatch { .. } => "label_encryption",
+            OpenError::Expired { .. } => "expired",
+            OpenError::FromTheFuture { .. } => "from_the_future",
+            OpenError::Duplicate { .. } => "duplicate",
+            OpenError::NotARecipient { .. } => "not_a_recipient",
+            OpenError::Unwrap(_) => "unwrap",
+            OpenError::Decrypt => "decrypt",
+            OpenError::Payload(_) => "payload",
+        }
+    }
+
+    /// Whether a later attempt could succeed: only an unknown sender, when
+    /// our directory may lag behind the sender's. Everything else is a
+    /// property of the bytes and will never change.
+    pub fn may_succeed_later(&self) -> bool {
+        matches!(self, OpenError::UnknownSender { .. })
+    }
+}
+
+impl From<FrameError> for OpenError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Oversized { size } => OpenError::Oversized { size },
+            FrameError::TooManyRecipients { count } => OpenError::TooManyRecipients { count },
+            FrameError::Malformed(m) => OpenError::Malformed(m.to_string()),
+        }
+    }
+}
+
+fn signing_digest(signed: &[u8]) -> Vec<u8> {
+    // BLAKE3 keeps the cost of hashing a 370-wrap key list (~90 KiB) small
+    // next to one X25519, so opening stays flat in the audience size.
+    let digest = blake3::hash(signed);
+    let mut m = Vec::with_capacity(SIGNING_CONTEXT.len() + 32);
+    m.extend_from_slice(SIGNING_CONTEXT);
+    m.extend_from_slice(digest.as_bytes());
+    m
+}
+
+/// Seals `draft` as `identity` for the audience resolved in `dir`.
+pub fn seal(
+    identity: &Identity,
+    dir: &VerifiedDirectory,
+    draft: Draft,
+) -> Result<Sealed, SealError> {
+    let now = Timestamp::now();
+    let me = dir.key(&identity.key_id).ok_or(SealError::SenderUnknown {
+        key: identity.key_id,
+        version: dir.version(),
+    })?;
+    let registered = &dir.org_at(me.org).id;
+    if *registered != identity.org {
+        return Err(SealError::SenderOrgMismatch {
+            key: identity.key_id,
+            registered: registered.clone(),
+            claimed: identity.org.clone(),
+        });
+    }
+    if let Some(state) = me.unusable(now) {
+        return Err(SealError::SenderInactive {
+            key: identity.key_id,
+            state: match state {
+                KeyState::Revoked(at) => format!("revoked since {at}"),
+                KeyState::Expired(at) => format!("expired since {at}"),
+            },
+        });
+    }
+    // Refuse what every recipient would refuse anyway.
+    if let Some(count) = draft.indicators
+        && count > MAX_INDICATORS
+    {
+        return Err(PayloadError::TooManyIndicators { count }.into());
+    }
+    let recipients = audience::recipients(dir, draft.label, &draft.audience, now)?;
+    if recipients.len() > MAX_RECIPIENTS {
+        return Err(AudienceError::TooManyRecipients {
+            count: recipients.len(),
+            max: MAX_RECIPIENTS,
+        }
+        .into());
+    }
+    let subjects = audience::subjects(dir, &identity.org, draft.kind, &draft.audience)?;
+    let header = Header {
+        v: 1,
+        id: draft.id.unwrap_or_else(Uuid::now_v7),
+        kind: draft.kind,
+        label: draft.label,
+        sender: Sender {
+            org: identity.org.clone(),
+            key: identity.key_id,
+        },
+        audience: draft.audience,
+        created: now,
+        expires: draft.expires,
+        subjects,
+    };
+    // Header serialisation of plain data cannot fail.
+    let header_bytes = serde_json::to_vec(&header).map_err(|e| SealError::Encrypt(e.to_string()))?;
+
+    let encrypted = draft.label.is_encrypted();
+    let mut wraps = Vec::with_capacity(recipients.len());
+    let body = if encrypted {
+        let mut key = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(key.as_mut());
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let aead = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key.as_slice()));
+        let ct = aead
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                AeadPayload {
+                    msg: &draft.payload,
+                    aad: &header_bytes,
+                },
+            )
+            .map_err(|e| SealError::Encrypt(e.to_string()))?;
+        for r in &recipients {
+            let wrap = age::encrypt(&r.recipient, key.as_ref()).map_err(|e| SealError::Wrap {
+                key: r.key.id,
+                reason: e.to_string(),
+            })?;
+            wraps.push((r.key.id, wrap));
+        }
+        let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
+        body.extend_from_slice(&nonce);
+        body.extend_from_slice(&ct);
+        body
+    } else {
+        draft.payload
+    };
+
+    let mut out = Vec::new();
+    envelope::write_signed(&mut out, encrypted, identity.key_id, &header_bytes, &wraps, &body);
+    let size = out.len() + envelope::SIGNATURE_LEN;
+    if size > MAX_ENVELOPE {
+        return Err(SealError::Oversized { size });
+    }
+    let sig = identity.signing.sign(&signing_digest(&out));
+    out.extend_from_slice(&sig.to_bytes());
+    Ok(Sealed {
+        header,
+        bytes: Bytes::from(out),
+    })
+}
+
+/// Writes and signs an envelope from parts with no policy check at all.
+/// Only for tools and for tests that must produce validly signed but
+/// otherwise bad envelopes to exercise `open`; `seal` is the real path.
+pub fn assemble_unchecked(
+    identity: &Identity,
+    header: &Header,
+    wraps: &[(KeyId, Vec<u8>)],
+    body: &[u8],
+    encrypted: bool,
+) -> Bytes {
+    let header_bytes = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::new();
+    envelope::write_signed(&mut out, encrypted, identity.key_id, &header_bytes, wraps, body);
+    let sig = identity.signing.sign(&signing_digest(&out));
+    out.extend_from_slice(&sig.to_bytes());
+    Bytes::from(out)
+}
+
+/// An envelope whose signature and header checked out (nothing decrypted).
+#[derive(Debug)]
+pub struct Verified<'a> {
+    pub header: Header,
+    pub framed: envelope::Framed<'a>,
+}
+
+/// Checks an envelope without decrypting it: framing, signing key, the
+/// signature over the exact bytes, then the header's claims. `subject` is
+/// the subject it arrived on, when known.
+pub fn verify<'a>(
+    dir: &VerifiedDirectory,
+    subject: Option<&str>,
+    bytes: &'a [u8],
+    now: Timestamp,
+) -> Result<Verified<'a>, OpenError> {
+    let framed = envelope::parse(bytes)?;
+    let signer = dir.key(&framed.signer).ok_or(OpenError::UnknownSender {
+        key: framed.signer,
+        version: dir.version(),
+    })?;
+    let signer_org = &dir.org_at(signer.org).id;
+    match signer.unusable(now) {
+        Some(KeyState::Revoked(at)) => {
+            return Err(OpenError::RevokedKey {
+                key: framed.signer,
+                org: signer_org.clone(),
+                at,
+            });
+        }
+        Some(KeyState::Expired(at)) => {
+            return Err(OpenError::ExpiredKey {
+                key: framed.signer,
+                org: signer_org.clone(),
+                at,
+            });
+        }
+        None => {}
+    }
+    let sig = Signature::from_bytes(&framed.signature);
+    signer
+        .verifying
+        .verify(&signing_digest(framed.signed), &sig)
+        .map_err(|_| OpenError::BadSignature { key: framed.signer })?;
+
+    // Authentic from here on; now the header may be parsed.
+    let header: Header = serde_json::from_slice(framed.header)
+        .map_err(|e| OpenError::Malformed(format!("header: {e}")))?;
+    if header.v != 1 {
+        return Err(OpenError::UnsupportedVersion(header.v));
+    }
+    if header.sender.key != framed.signer || header.sender.org != *signer_org {
+        return Err(OpenError::SenderMismatch {
+            key: framed.signer,
+            org: signer_org.clone(),
+            claimed_key: header.sender.key,
+            claimed_org: header.sender.org.clone(),
+        });
+    }
+    if let Some(subject) = subject {
+        check_subject(&header, subject)?;
+    }
+    if (framed.flags & FLAG_ENCRYPTED != 0) != header.label.is_encrypted() {
+        return Err(OpenError::LabelEncryptionMismatch {
+            label: header.label,
+        });
+    }
+    audience::check(header.label, &header.audience).map_err(OpenError::LabelAudience)?;
+    for (id, _) in &framed.wraps {
+        // Keys our directory does not know yet (version skew) are tolerated;
+        // a known key outside the audience means the sender leaked.
+        if let Some(k) = dir.key(id)
+            && !audience::key_in_audience(dir, k, &header.audience)
+        {
+            return Err(OpenError::LabelAudience(
+                AudienceError::WrappedOutsideAudience(*id),
+            ));
+        }
+    }
+    if let Some(at) = header.expires
+        && at <= now
+    {
+        return Err(OpenError::Expired { id: header.id, at });
+    }
+    if header.created > now + DEFAULT_SKEW {
+        return Err(OpenError::FromTheFuture {
+            id: header.id,
+            at: header.created,
+        });
+    }
+    Ok(Verified { header, framed })
+}
+
+fn check_subject(header: &Header, subject: &str) -> Result<(), OpenError> {
+    let mismatch = |reason: String| OpenError::SubjectMismatch {
+        subject: subject.chars().take(200).collect(),
+        reason,
+    };
+    let parsed = subject::parse(subject).map_err(|e| mismatch(e.reason.to_string()))?;
+    if parsed.sender != header.sender.org {
+        return Err(mismatch(format!(
+            "sender token `{}` but the header's sender is `{}`",
+            parsed.sender, header.sender.org
+        )));
+    }
+    if parsed.kind != header.kind {
+        return Err(mismatch(format!(
+            "kind token `{}` but the header's kind is `{}`",
+            parsed.kind, header.kind
+        )));
+    }
+    if !header.subjects.iter().any(|s| s == subject) {
+        return Err(mismatch("not one of the subjects the sender signed".into()));
+    }
+    Ok(())
+}
+
+/// A successfully opened message.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub header: Header,
+    pub payload: Payload,
+    /// Envelope size on the wire.
+    pub size: usize,
+}
+
+/// Remembers envelope ids seen recently so a replayed copy is refused.
+/// Bounded in time and in entries.
+pub struct ReplayGuard {
+    seen: HashMap<Uuid, Timestamp>,
+    order: VecDeque<(Uuid, Timestamp)>,
+    window: SignedDuration,
+    capacity: usize,
+}
+
+impl ReplayGuard {
+    pub fn new(window: SignedDuration, capacity: usize) -> Self {
+        ReplayGuard {
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            window,
+            capacity,
+        }
+    }
+
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.seen.contains_key(id)
+    }
+
+    pub fn insert(&mut self, id: Uuid, now: Timestamp) {
+        while let Some(&(old, at)) = self.order.front() {
+            if self.order.len() >= self.capacity || at + self.window < now {
+                self.order.pop_front();
+                self.seen.remove(&old);
+            } else {
+                break;
+            }
+        }
+        if self.seen.insert(id, now).is_none() {
+            self.order.push_back((id, now));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        // The stream keeps messages for 7 days by default; remember as long.
+        ReplayGuard::new(SignedDuration::from_hours(24 * 7), 2_000_000)
+    }
+}
+
+/// Opens envelopes for one identity, refusing replays.
+pub struct Opener {
+    identity: std::sync::Arc<Identity>,
+    replay: Mutex<ReplayGuard>,
+}
+
+impl Opener {
+    pub fn new(identity: std::sync::Arc<Identity>) -> Self {
+        Opener {
+            identity,
+            replay: Mutex::new(ReplayGuard::default()),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Opens `bytes` received on `subject`.
+    pub fn open(
+        &self,
+        dir: &VerifiedDirectory,
+        subject: &str,
+        bytes: &[u8],
+    ) -> Result<Opened, OpenError> {
+        let now = Timestamp::now();
+        let v = verify(dir, Some(subject), bytes, now)?;
+        let id = v.header.id;
+        if self
+            .replay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+        {
+            return Err(OpenError::Duplicate { id });
+        }
+        let opened = decrypt(&self.identity, v, bytes.len())?;
+        self.replay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, now);
+        Ok(opened)
+    }
+}
+
+/// Decrypts a verified envelope with `identity` (one X25519 operation) and
+/// parses its payload. No replay check: see `Opener` for that.
+pub fn decrypt(identity: &Identity, v: Verified<'_>, size: usize) -> Result<Opened, OpenError> {
+    let Verified { header, framed } = v;
+    let plaintext: Zeroizing<Vec<u8>> = if framed.flags & FLAG_ENCRYPTED == 0 {
+        Zeroizing::new(framed.body.to_vec())
+    } else {
+        let wrap = framed
+            .wraps
+            .iter()
+            .find(|(id, _)| *id == identity.key_id)
+            .map(|(_, w)| *w)
+            .ok_or(OpenError::NotARecipient {
+                key: identity.key_id,
+                count: framed.wraps.len(),
+            })?;
+        let key = Zeroizing::new(
+            age::decrypt(&identity.age, wrap).map_err(|e| OpenError::Unwrap(e.to_string()))?,
+        );
+        if key.len() != 32 || framed.body.len() < NONCE_LEN {
+            return Err(OpenError::Unwrap("content key or body has the wrong length".into()));
+        }
+        let (nonce, ct) = framed.body.split_at(NONCE_LEN);
+        let aead = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| OpenError::Decrypt)?;
+        Zeroizing::new(
+            aead.decrypt(
+                XNonce::from_slice(nonce),
+                AeadPayload {
+                    msg: ct,
+                    aad: framed.header,
+                },
+            )
+            .map_err(|_| OpenError::Decrypt)?,
+        )
+    };
+    let payload = Payload::from_json(header.kind, &plaintext)?;
+    Ok(Opened {
+        header,
+        payload,
+        size,
+    })
+}
