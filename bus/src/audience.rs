@@ -1,7 +1,7 @@
 //! TLP 2.0 audience rules (DESIGN.md "TLP 2.0 and audiences"): which
 //! audiences a label allows, who receives a key, and which subjects carry it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use jiff::Timestamp;
 use varde_schemas::{Audience, KeyId, Kind, OrgId, Tlp};
@@ -57,18 +57,48 @@ pub fn check(label: Tlp, a: &Audience) -> Result<(), AudienceError> {
     }
 }
 
-/// Whether an org (by directory index) is inside the audience.
-pub fn org_in_audience(dir: &VerifiedDirectory, org_idx: usize, a: &Audience) -> bool {
-    let org = dir.org_at(org_idx);
-    (a.community && org.kind.in_community())
-        || a.orgs.iter().any(|o| *o == org.id)
-        || a.groups.iter().any(|g| org.groups.contains(g))
+/// The audience resolved against a directory: which orgs (by index) and
+/// which named keys it covers. Built once per seal or open so membership
+/// tests are O(1) however large the audience is.
+pub struct Members {
+    orgs: Vec<bool>,
+    people: HashSet<KeyId>,
 }
 
-/// Whether a key may hold a wrap of a message for `a`: its org is in the
-/// audience, or it is named.
-pub fn key_in_audience(dir: &VerifiedDirectory, key: &KeyEntry, a: &Audience) -> bool {
-    a.people.contains(&key.key.id) || org_in_audience(dir, key.org, a)
+impl Members {
+    pub fn new(dir: &VerifiedDirectory, a: &Audience) -> Self {
+        let mut orgs = vec![false; dir.orgs().len()];
+        if a.community {
+            for (i, o) in dir.orgs().iter().enumerate() {
+                orgs[i] = o.kind.in_community();
+            }
+        }
+        for g in &a.groups {
+            for &i in dir.group_members(g) {
+                orgs[i] = true;
+            }
+        }
+        for o in &a.orgs {
+            if let Some(i) = dir.org_index(o.as_str()) {
+                orgs[i] = true;
+            }
+        }
+        Members {
+            orgs,
+            people: a.people.iter().copied().collect(),
+        }
+    }
+
+    /// Whether an org (by directory index) is inside the audience.
+    pub fn has_org(&self, org_idx: usize) -> bool {
+        self.orgs.get(org_idx).copied().unwrap_or(false)
+    }
+
+    /// Whether a key may hold a wrap: its org is in the audience, or it is
+    /// named.
+    pub fn has_key(&self, key: &KeyEntry) -> bool {
+        self.people.contains(&key.key.id) || self.has_org(key.org)
+    }
 }
 
 /// Every usable key the audience resolves to, deduplicated, in a stable
@@ -84,10 +114,11 @@ pub fn recipients<'d>(
     if label == Tlp::Clear {
         return Ok(Vec::new());
     }
+    let members = Members::new(dir, a);
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for (i, org) in dir.orgs().iter().enumerate() {
-        if org_in_audience(dir, i, a) {
+        if members.has_org(i) {
             for k in dir.active_keys_of(org, now) {
                 if seen.insert(k.key.id) {
                     out.push(k);

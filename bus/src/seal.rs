@@ -95,6 +95,8 @@ impl Draft {
 pub struct Sealed {
     pub header: Header,
     pub bytes: Bytes,
+    /// One subject per audience target; the same bytes go on each.
+    pub subjects: Vec<String>,
 }
 
 impl Sealed {
@@ -103,7 +105,7 @@ impl Sealed {
     }
 
     pub fn subjects(&self) -> &[String] {
-        &self.header.subjects
+        &self.subjects
     }
 
     /// JetStream `Nats-Msg-Id` for the copy on subject number `i`: the
@@ -300,7 +302,6 @@ pub fn seal(
         audience: draft.audience,
         created: now,
         expires: draft.expires,
-        subjects,
     };
     // Header serialisation of plain data cannot fail.
     let header_bytes = serde_json::to_vec(&header).map_err(|e| SealError::Encrypt(e.to_string()))?;
@@ -348,6 +349,7 @@ pub fn seal(
     Ok(Sealed {
         header,
         bytes: Bytes::from(out),
+        subjects,
     })
 }
 
@@ -429,7 +431,7 @@ pub fn verify<'a>(
         });
     }
     if let Some(subject) = subject {
-        check_subject(&header, subject)?;
+        check_subject(dir, &header, subject)?;
     }
     if (framed.flags & FLAG_ENCRYPTED != 0) != header.label.is_encrypted() {
         return Err(OpenError::LabelEncryptionMismatch {
@@ -437,11 +439,12 @@ pub fn verify<'a>(
         });
     }
     audience::check(header.label, &header.audience).map_err(OpenError::LabelAudience)?;
+    let members = audience::Members::new(dir, &header.audience);
     for (id, _) in &framed.wraps {
         // Keys our directory does not know yet (version skew) are tolerated;
         // a known key outside the audience means the sender leaked.
         if let Some(k) = dir.key(id)
-            && !audience::key_in_audience(dir, k, &header.audience)
+            && !members.has_key(k)
         {
             return Err(OpenError::LabelAudience(
                 AudienceError::WrappedOutsideAudience(*id),
@@ -462,7 +465,7 @@ pub fn verify<'a>(
     Ok(Verified { header, framed })
 }
 
-fn check_subject(header: &Header, subject: &str) -> Result<(), OpenError> {
+fn check_subject(dir: &VerifiedDirectory, header: &Header, subject: &str) -> Result<(), OpenError> {
     let mismatch = |reason: String| OpenError::SubjectMismatch {
         subject: subject.chars().take(200).collect(),
         reason,
@@ -480,8 +483,22 @@ fn check_subject(header: &Header, subject: &str) -> Result<(), OpenError> {
             parsed.kind, header.kind
         )));
     }
-    if !header.subjects.iter().any(|s| s == subject) {
-        return Err(mismatch("not one of the subjects the sender signed".into()));
+    let a = &header.audience;
+    let routed = match &parsed.target {
+        subject::Target::Community => a.community || a.is_empty(),
+        subject::Target::Group(g) => a.groups.contains(g),
+        subject::Target::Org(o) => {
+            a.orgs.contains(o)
+                || a.people.iter().any(|k| {
+                    dir.key(k)
+                        .is_some_and(|e| dir.org_at(e.org).id == *o)
+                })
+        }
+    };
+    if !routed {
+        return Err(mismatch(format!(
+            "the audience ({a}) does not route to this subject"
+        )));
     }
     Ok(())
 }

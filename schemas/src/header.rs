@@ -145,7 +145,10 @@ pub struct Sender {
     pub key: KeyId,
 }
 
-/// Envelope header, version 1.
+/// Envelope header, version 1. The subject a copy travels on is not listed:
+/// it must be one of the routes the audience implies (community, one of
+/// its groups, or the org of a named org or person), which binds the
+/// subject without making the header grow with the audience.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
@@ -160,7 +163,4 @@ pub struct Header {
     pub created: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Timestamp>,
-    /// Every subject the same bytes are published on (one per audience
-    /// target); the subject a copy arrives on must be one of them.
-    pub subjects: Vec<String>,
 }

@@ -35,7 +35,7 @@ pub struct NatsServer {
 }
 
 enum Launch {
-    Ready(NatsServer),
+    Ready(Box<NatsServer>),
     PortTaken(anyhow::Error),
 }
 
@@ -55,7 +55,7 @@ impl NatsServer {
         let mut last = None;
         for _ in 0..PORT_ATTEMPTS {
             match Self::launch(&bin, extra).await? {
-                Launch::Ready(server) => return Ok(server),
+                Launch::Ready(server) => return Ok(*server),
                 Launch::PortTaken(e) => last = Some(e),
             }
         }
@@ -101,7 +101,7 @@ impl NatsServer {
         };
         keep_dir_if_asked(&mut server.dir);
         match server.spawn_and_wait().await {
-            Ok(()) => Ok(Launch::Ready(server)),
+            Ok(()) => Ok(Launch::Ready(Box::new(server))),
             Err(e) if lost_port_race(server.process.log_path()) => Ok(Launch::PortTaken(e)),
             Err(e) => Err(e),
         }

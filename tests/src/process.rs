@@ -121,8 +121,9 @@ impl ServerProcess {
         log_tail(&self.log_path, LOG_TAIL_LINES)
     }
 
-    /// Calls `probe` (every 10 ms at first, backing off to every 100 ms) until it returns `Ok(true)`, failing early
-    /// when the process exits and after `timeout`. Errors carry the log tail.
+    /// Calls `probe` (every 10 ms at first, backing off to every 100 ms)
+    /// until it returns `Ok(true)`, failing early when the process exits and
+    /// after `timeout`. Errors carry the log tail.
     pub(crate) async fn wait_ready<F, Fut>(&mut self, timeout: Duration, mut probe: F) -> Result<()>
     where
         F: FnMut() -> Fut,

@@ -50,7 +50,7 @@ pub struct Synapse {
 }
 
 enum Launch {
-    Ready(Synapse),
+    Ready(Box<Synapse>),
     PortTaken(anyhow::Error),
 }
 
@@ -73,7 +73,7 @@ impl Synapse {
         let mut last = None;
         for _ in 0..PORT_ATTEMPTS {
             match Self::launch(&python, server_name).await? {
-                Launch::Ready(server) => return Ok(server),
+                Launch::Ready(server) => return Ok(*server),
                 Launch::PortTaken(e) => last = Some(e),
             }
         }
@@ -99,7 +99,7 @@ impl Synapse {
         };
         keep_dir_if_asked(&mut server.dir);
         match server.spawn_and_wait().await {
-            Ok(()) => Ok(Launch::Ready(server)),
+            Ok(()) => Ok(Launch::Ready(Box::new(server))),
             Err(e) if lost_port_race(server.process.log_path()) => Ok(Launch::PortTaken(e)),
             Err(e) => Err(e),
         }
@@ -293,13 +293,23 @@ fn write_config(dir: &Path, port: u16, server_name: &str) -> Result<()> {
         media = path("media_store")?,
         key = path("signing.key")?,
     );
-    write("instance.yaml", &instance)?;
 
-    // signedjson's format: "<alg> <version> <unpadded base64 seed>".
-    let mut seed = [0u8; 32];
+    // Fresh secrets per instance: the signing key seed, the macaroon key
+    // (access tokens) and the form secret.
+    let mut random = [0u8; 96];
     std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .context("reading /dev/urandom for the signing key")?;
-    let seed = base64::engine::general_purpose::STANDARD_NO_PAD.encode(seed);
-    write("signing.key", &format!("ed25519 a_test {seed}\n"))
+        .and_then(|mut f| f.read_exact(&mut random))
+        .context("reading /dev/urandom for the instance secrets")?;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+    let instance = format!(
+        "{instance}macaroon_secret_key: {}\nform_secret: {}\n",
+        q(&b64(&random[32..64])),
+        q(&b64(&random[64..96])),
+    );
+    write("instance.yaml", &instance)?;
+    // signedjson's format: "<alg> <version> <unpadded base64 seed>".
+    write(
+        "signing.key",
+        &format!("ed25519 a_test {}\n", b64(&random[..32])),
+    )
 }

@@ -1,0 +1,392 @@
+//! Receiving: a pull consumer on the `VARDE` stream whose messages are
+//! verified and opened one by one. A message that can never be opened is
+//! terminated (not redelivered) and counted; nothing a sender does can stop
+//! the loop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use crate::directory::DirectoryHandle;
+use crate::seal::{OpenError, Opened, Opener};
+use crate::transport::STREAM;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error(
+        "consumer `{name}` on stream VARDE is not available: {detail} (is `varde bus init` done and is the consumer provisioned?)"
+    )]
+    Consumer { name: String, detail: String },
+    #[error("receiving from consumer `{name}` failed: {detail}")]
+    Receive { name: String, detail: String },
+}
+
+/// Which consumer to read.
+#[derive(Clone, Debug)]
+pub struct InboxConfig {
+    /// Durable name; `None` for a short-lived ephemeral consumer (tail).
+    pub durable: Option<String>,
+    /// What this identity may read (see `subject::readable_filters`).
+    pub filters: Vec<String>,
+    /// Create or update the consumer (development, operator credentials).
+    /// With provisioned broker permissions the operator creates it and
+    /// members may only bind.
+    pub create: bool,
+    /// Where an ephemeral consumer starts.
+    pub start: Option<Timestamp>,
+    /// Time to process one message before the broker redelivers it.
+    pub ack_wait: Duration,
+    /// Safety net against a message that crashes its handler.
+    pub max_deliver: i64,
+    /// Deliveries of an envelope from a not-yet-known sender before it is
+    /// terminated (our directory may lag a new member's first message).
+    pub unknown_sender_attempts: i64,
+}
+
+impl InboxConfig {
+    pub fn durable(name: impl Into<String>, filters: Vec<String>) -> Self {
+        InboxConfig {
+            durable: Some(name.into()),
+            filters,
+            create: true,
+            start: None,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 20,
+            unknown_sender_attempts: 5,
+        }
+    }
+
+    pub fn ephemeral(filters: Vec<String>, start: Option<Timestamp>) -> Self {
+        InboxConfig {
+            durable: None,
+            start,
+            ..InboxConfig::durable("", filters)
+        }
+    }
+
+    pub fn bind_only(mut self) -> Self {
+        self.create = false;
+        self
+    }
+
+    pub fn consumer_config(&self) -> pull::Config {
+        let deliver_policy = match self.start {
+            Some(t) => jetstream::consumer::DeliverPolicy::ByStartTime {
+                start_time: time_of(t),
+            },
+            None if self.durable.is_some() => jetstream::consumer::DeliverPolicy::All,
+            None => jetstream::consumer::DeliverPolicy::New,
+        };
+        pull::Config {
+            durable_name: self.durable.clone(),
+            filter_subjects: self.filters.clone(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            max_deliver: self.max_deliver,
+            deliver_policy,
+            max_ack_pending: 10_000,
+            inactive_threshold: if self.durable.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(60)
+            },
+            ..Default::default()
+        }
+    }
+}
+
+fn time_of(t: Timestamp) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Counters for metrics and `status`.
+#[derive(Default, Debug)]
+pub struct InboxStats {
+    pub delivered: AtomicU64,
+    pub opened: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub not_for_us: AtomicU64,
+    pub terminated: AtomicU64,
+    pub retried: AtomicU64,
+    by_reason: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    last_opened: std::sync::Mutex<Option<Timestamp>>,
+    pub pending: AtomicU64,
+}
+
+impl InboxStats {
+    fn refused(&self, reason: &'static str) {
+        *self
+            .by_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Refusals by `OpenError::reason()`.
+    pub fn refused_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        self.by_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn last_opened(&self) -> Option<Timestamp> {
+        *self.last_opened.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// One opened message. Ack it once handled; until then the broker holds it.
+pub struct Delivery {
+    pub opened: Opened,
+    pub subject: String,
+    pub stream_sequence: u64,
+    /// Messages left for this consumer after this one.
+    pub pending: u64,
+    pub delivered_count: i64,
+    msg: jetstream::Message,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("id", &self.opened.header.id)
+            .field("subject", &self.subject)
+            .field("seq", &self.stream_sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    pub async fn ack(&self) -> Result<(), InboxError> {
+        self.msg
+            .ack()
+            .await
+            .map_err(|e| InboxError::Receive {
+                name: "ack".into(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Double ack: waits until the broker confirmed the ack, for callers
+    /// that must not see the message again after a crash.
+    pub async fn ack_confirmed(&self) -> Result<(), InboxError> {
+        self.msg
+            .double_ack()
+            .await
+            .map_err(|e| InboxError::Receive {
+                name: "ack".into(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Asks for redelivery after `delay`.
+    pub async fn nak(&self, delay: Duration) -> Result<(), InboxError> {
+        self.msg
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|e| InboxError::Receive {
+                name: "nak".into(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Tells the broker we are still working on it (resets ack_wait).
+    pub async fn in_progress(&self) -> Result<(), InboxError> {
+        self.msg
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|e| InboxError::Receive {
+                name: "progress".into(),
+                detail: e.to_string(),
+            })
+    }
+
+    pub async fn term(&self) -> Result<(), InboxError> {
+        self.msg
+            .ack_with(AckKind::Term)
+            .await
+            .map_err(|e| InboxError::Receive {
+                name: "term".into(),
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// A consumer that yields only messages this identity could open.
+pub struct Inbox {
+    name: String,
+    messages: pull::Stream,
+    opener: Arc<Opener>,
+    directory: DirectoryHandle,
+    stats: Arc<InboxStats>,
+    unknown_sender_attempts: i64,
+}
+
+impl Inbox {
+    pub async fn open(
+        js: &jetstream::Context,
+        cfg: &InboxConfig,
+        opener: Arc<Opener>,
+        directory: DirectoryHandle,
+    ) -> Result<Inbox, InboxError> {
+        let name = cfg.durable.clone().unwrap_or_else(|| "(ephemeral)".into());
+        let err = |detail: String| InboxError::Consumer {
+            name: name.clone(),
+            detail,
+        };
+        let consumer: jetstream::consumer::Consumer<pull::Config> = match (&cfg.durable, cfg.create)
+        {
+            (Some(durable), false) => js
+                .get_consumer_from_stream(durable, STREAM)
+                .await
+                .map_err(|e| err(e.to_string()))?,
+            (Some(durable), true) => {
+                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.to_string()))?;
+                match stream.get_consumer::<pull::Config>(durable).await {
+                    // Keep its position; only reconcile the filters.
+                    Ok(existing) if existing.cached_info().config.filter_subjects == cfg.filters => {
+                        existing
+                    }
+                    Ok(_) => stream
+                        .update_consumer(cfg.consumer_config())
+                        .await
+                        .map_err(|e| err(e.to_string()))?,
+                    Err(_) => stream
+                        .create_consumer(cfg.consumer_config())
+                        .await
+                        .map_err(|e| err(e.to_string()))?,
+                }
+            }
+            (None, _) => {
+                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.to_string()))?;
+                stream
+                    .create_consumer(cfg.consumer_config())
+                    .await
+                    .map_err(|e| err(e.to_string()))?
+            }
+        };
+        let stats = Arc::new(InboxStats::default());
+        stats
+            .pending
+            .store(consumer.cached_info().num_pending, Ordering::Relaxed);
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(256)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        Ok(Inbox {
+            name,
+            messages,
+            opener,
+            directory,
+            stats,
+            unknown_sender_attempts: cfg.unknown_sender_attempts,
+        })
+    }
+
+    pub fn stats(&self) -> Arc<InboxStats> {
+        self.stats.clone()
+    }
+
+    /// The next message this identity can open. Refused envelopes are
+    /// handled here (terminated or acked, logged without content, counted)
+    /// and never returned. `None` when the subscription ends.
+    pub async fn next(&mut self) -> Option<Result<Delivery, InboxError>> {
+        loop {
+            let msg = match self.messages.next().await? {
+                Ok(m) => m,
+                Err(e) => {
+                    return Some(Err(InboxError::Receive {
+                        name: self.name.clone(),
+                        detail: e.to_string(),
+                    }));
+                }
+            };
+            self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            let (seq, pending, delivered) = match msg.info() {
+                Ok(i) => (i.stream_sequence, i.pending, i.delivered),
+                Err(_) => (0, 0, 1),
+            };
+            self.stats.pending.store(pending, Ordering::Relaxed);
+            let subject = msg.subject.to_string();
+            let dir = self.directory.current();
+            match self.opener.open(&dir, &subject, &msg.payload) {
+                Ok(opened) => {
+                    self.stats.opened.fetch_add(1, Ordering::Relaxed);
+                    *self
+                        .stats
+                        .last_opened
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(Timestamp::now());
+                    return Some(Ok(Delivery {
+                        opened,
+                        subject,
+                        stream_sequence: seq,
+                        pending,
+                        delivered_count: delivered,
+                        msg,
+                    }));
+                }
+                Err(e) => self.refuse(&msg, &subject, seq, delivered, e).await,
+            }
+        }
+    }
+
+    async fn refuse(
+        &self,
+        msg: &jetstream::Message,
+        subject: &str,
+        seq: u64,
+        delivered: i64,
+        e: OpenError,
+    ) {
+        let reason = e.reason();
+        let outcome = match &e {
+            OpenError::Duplicate { .. } => {
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                AckKind::Ack
+            }
+            OpenError::NotARecipient { .. } => {
+                self.stats.not_for_us.fetch_add(1, Ordering::Relaxed);
+                AckKind::Ack
+            }
+            e if e.may_succeed_later() && delivered < self.unknown_sender_attempts => {
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                AckKind::Nak(Some(Duration::from_secs(5 * delivered.max(1) as u64)))
+            }
+            _ => {
+                self.stats.terminated.fetch_add(1, Ordering::Relaxed);
+                self.stats.refused(reason);
+                AckKind::Term
+            }
+        };
+        match outcome {
+            AckKind::Term => tracing::warn!(
+                consumer = %self.name, subject, seq, reason, error = %e,
+                "refused envelope terminated; it will not be redelivered"
+            ),
+            AckKind::Nak(_) => tracing::info!(
+                consumer = %self.name, subject, seq, reason, delivered, error = %e,
+                "envelope from an unknown sender; retrying after a directory update may arrive"
+            ),
+            _ => tracing::debug!(consumer = %self.name, subject, seq, reason, "envelope skipped"),
+        }
+        if let Err(ack_err) = msg.ack_with(outcome).await {
+            tracing::warn!(consumer = %self.name, seq, error = %ack_err, "cannot ack refused envelope");
+        }
+    }
+}

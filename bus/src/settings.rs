@@ -1,0 +1,369 @@
+//! Configuration: a TOML file plus `VARDE_…` environment overrides
+//! (`VARDE_NATS__URL` overrides `nats.url`), through the `config` crate.
+//! Every error names the key and the file it came from. Relative paths are
+//! resolved against the config file's directory, so a config and its keys
+//! can be moved together.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use varde_schemas::OrgId;
+
+use crate::directory::{self, DirectoryError, DirectoryHandle};
+use crate::keys::{Identity, KeyError};
+use crate::transport::{NatsSettings, StreamSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration file {file} not found; pass --config or set VARDE_CONFIG")]
+    NotFound { file: PathBuf },
+    #[error("{file}: {detail}")]
+    Parse { file: PathBuf, detail: String },
+    #[error("{file}: missing key `{key}` ({hint})")]
+    Missing {
+        file: PathBuf,
+        key: &'static str,
+        hint: &'static str,
+    },
+    #[error("{file}: bad value for `{key}`: {reason}")]
+    Invalid {
+        file: PathBuf,
+        key: &'static str,
+        reason: String,
+    },
+    #[error("{file}: key `{key}`: {source}")]
+    Key {
+        file: PathBuf,
+        key: &'static str,
+        #[source]
+        source: KeyError,
+    },
+    #[error("{file}: key `{key}`: {source}")]
+    Directory {
+        file: PathBuf,
+        key: &'static str,
+        #[source]
+        source: DirectoryError,
+    },
+}
+
+/// Reads `file` (TOML) merged with environment variables under `prefix`.
+pub fn load<T: DeserializeOwned>(file: &Path, prefix: &str) -> Result<T, SettingsError> {
+    if !file.exists() {
+        return Err(SettingsError::NotFound {
+            file: file.to_path_buf(),
+        });
+    }
+    let built = config::Config::builder()
+        .add_source(config::File::from(file).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix(prefix)
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("directory.root_keys")
+                .try_parsing(true),
+        )
+        .build()
+        .map_err(|e| parse_error(file, e))?;
+    built.try_deserialize().map_err(|e| parse_error(file, e))
+}
+
+fn parse_error(file: &Path, e: config::ConfigError) -> SettingsError {
+    // config's messages already carry the key (and the origin for type
+    // errors); make sure the file is always named.
+    let detail = e.to_string();
+    SettingsError::Parse {
+        file: file.to_path_buf(),
+        detail,
+    }
+}
+
+/// `[identity]`: who this process is on the bus.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub org: Option<String>,
+    /// age identity file (`AGE-SECRET-KEY-1…`, 0600).
+    pub age: Option<PathBuf>,
+    /// Varde ed25519 signing key file (0600).
+    pub signing: Option<PathBuf>,
+}
+
+/// `[directory]`: which roots to trust and where the directory comes from.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// Pinned CSIRT root keys (`ed25519:…`).
+    #[serde(default)]
+    pub root_keys: Vec<String>,
+    /// Initial signed directory file; optional when the KV bucket has one.
+    pub file: Option<PathBuf>,
+    /// Where the last accepted directory is kept (rollback protection).
+    pub state: Option<PathBuf>,
+    /// Follow the KV bucket for newer versions.
+    #[serde(default = "yes")]
+    pub watch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[consumer]`: the durable consumer this identity reads.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSettings {
+    /// Durable name; defaults to the org id.
+    pub durable: Option<String>,
+    /// Create/update the consumer (development). Provisioned deployments set
+    /// this to false: the operator creates consumers.
+    #[serde(default = "yes")]
+    pub create: bool,
+}
+
+/// The `varde` CLI's configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub identity: IdentitySettings,
+    #[serde(default)]
+    pub directory: DirectorySettings,
+    #[serde(default)]
+    pub nats: NatsSettings,
+    #[serde(default)]
+    pub stream: StreamSettings,
+    #[serde(default)]
+    pub consumer: ConsumerSettings,
+    /// Hub settings (`varde hub run`); opaque here.
+    #[serde(default)]
+    pub hub: Option<toml::Value>,
+    /// Log format: `text` (default) or `json`.
+    #[serde(default)]
+    pub log_format: Option<String>,
+}
+
+/// Resolves `p` against the directory of the config file.
+pub fn resolve(file: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        file.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+/// A configuration file bound to its path, with typed accessors that name
+/// the key and the file on error.
+#[derive(Clone, Debug)]
+pub struct Loaded<T> {
+    pub file: PathBuf,
+    pub value: T,
+}
+
+impl<T: DeserializeOwned> Loaded<T> {
+    pub fn read(file: &Path) -> Result<Self, SettingsError> {
+        Ok(Loaded {
+            file: file.to_path_buf(),
+            value: load(file, "VARDE")?,
+        })
+    }
+}
+
+/// The parts shared by every Varde process (`varde`, `varde hub`,
+/// `varde-bridge`): identity, directory and NATS settings.
+pub trait BusSettings {
+    fn identity(&self) -> &IdentitySettings;
+    fn directory(&self) -> &DirectorySettings;
+    fn nats(&self) -> &NatsSettings;
+}
+
+impl BusSettings for Settings {
+    fn identity(&self) -> &IdentitySettings {
+        &self.identity
+    }
+    fn directory(&self) -> &DirectorySettings {
+        &self.directory
+    }
+    fn nats(&self) -> &NatsSettings {
+        &self.nats
+    }
+}
+
+impl<T: BusSettings> Loaded<T> {
+    pub fn path(&self, p: &Path) -> PathBuf {
+        resolve(&self.file, p)
+    }
+
+    fn missing(&self, key: &'static str, hint: &'static str) -> SettingsError {
+        SettingsError::Missing {
+            file: self.file.clone(),
+            key,
+            hint,
+        }
+    }
+
+    pub fn org(&self) -> Result<OrgId, SettingsError> {
+        let raw = self
+            .value
+            .identity()
+            .org
+            .as_deref()
+            .ok_or_else(|| self.missing("identity.org", "your organisation's id, e.g. \"gjovik\""))?;
+        OrgId::new(raw).map_err(|e| SettingsError::Invalid {
+            file: self.file.clone(),
+            key: "identity.org",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Loads the identity's key files (refusing readable ones).
+    pub fn identity(&self) -> Result<Arc<Identity>, SettingsError> {
+        let org = self.org()?;
+        let i = self.value.identity();
+        let age = i
+            .age
+            .as_deref()
+            .ok_or_else(|| self.missing("identity.age", "path of the age identity file"))?;
+        let signing = i
+            .signing
+            .as_deref()
+            .ok_or_else(|| self.missing("identity.signing", "path of the signing key file"))?;
+        let age_path = self.path(age);
+        let sign_path = self.path(signing);
+        let age = crate::keys::load_age_identity(&age_path).map_err(|source| SettingsError::Key {
+            file: self.file.clone(),
+            key: "identity.age",
+            source,
+        })?;
+        let sk = crate::keys::load_signing_key(&sign_path).map_err(|source| SettingsError::Key {
+            file: self.file.clone(),
+            key: "identity.signing",
+            source,
+        })?;
+        Ok(Arc::new(Identity::from_parts(org, age, sk)))
+    }
+
+    pub fn roots(&self) -> Result<Vec<ed25519_dalek::VerifyingKey>, SettingsError> {
+        directory::parse_roots(&self.value.directory().root_keys).map_err(|source| {
+            SettingsError::Directory {
+                file: self.file.clone(),
+                key: "directory.root_keys",
+                source,
+            }
+        })
+    }
+
+    pub fn state_path(&self) -> Option<PathBuf> {
+        self.value.directory().state.as_deref().map(|p| self.path(p))
+    }
+
+    /// The directory from `directory.file`, else from the state file, else
+    /// from `fallback` (e.g. fetched from the KV bucket).
+    pub fn directory_handle(
+        &self,
+        fallback: Option<Vec<u8>>,
+    ) -> Result<DirectoryHandle, SettingsError> {
+        let roots = self.roots()?;
+        let state = self.state_path();
+        let derr = |key, source| SettingsError::Directory {
+            file: self.file.clone(),
+            key,
+            source,
+        };
+        if let Some(f) = &self.value.directory().file {
+            let path = self.path(f);
+            let bytes = std::fs::read(&path).map_err(|source| {
+                derr(
+                    "directory.file",
+                    DirectoryError::Read {
+                        path: path.clone(),
+                        source,
+                    },
+                )
+            })?;
+            let h = DirectoryHandle::new(&bytes, roots, state)
+                .map_err(|e| derr("directory.file", e))?;
+            if let Some(kv) = fallback {
+                // The KV copy may be newer than the file we started from.
+                if let Err(e) = h.offer(&kv) {
+                    tracing::debug!(error = %e, "KV directory not adopted at start");
+                }
+            }
+            return Ok(h);
+        }
+        if let Some(state) = &state
+            && state.exists()
+        {
+            return DirectoryHandle::from_state(roots, state.clone())
+                .map_err(|e| derr("directory.state", e));
+        }
+        match fallback {
+            Some(bytes) => DirectoryHandle::new(&bytes, roots, state)
+                .map_err(|e| derr("directory.root_keys", e)),
+            None => Err(self.missing(
+                "directory.file",
+                "no directory file, no state and none in the KV bucket",
+            )),
+        }
+    }
+
+    /// NATS settings with relative paths resolved against the config file.
+    pub fn nats(&self) -> NatsSettings {
+        let mut n = self.value.nats().clone();
+        for p in [
+            &mut n.nkey_seed,
+            &mut n.creds,
+            &mut n.tls_ca,
+            &mut n.tls_cert,
+            &mut n.tls_key,
+        ] {
+            if let Some(path) = p.as_mut() {
+                *path = resolve(&self.file, path);
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("varde.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "[identity]\nage = \"k.age\"\n");
+        let l: Loaded<Settings> = Loaded::read(&p).unwrap();
+        let e = l.org().unwrap_err().to_string();
+        assert!(e.contains("identity.org") && e.contains("varde.toml"), "{e}");
+
+        let p = write(d.path(), "[identity]\norg = \"Not A Slug\"\n");
+        let l: Loaded<Settings> = Loaded::read(&p).unwrap();
+        let e = l.org().unwrap_err().to_string();
+        assert!(e.contains("identity.org") && e.contains("varde.toml"), "{e}");
+
+        let p = write(d.path(), "[nats]\nurl = 5\ntls_required = \"maybe\"\n");
+        let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();
+        assert!(e.contains("varde.toml") && e.contains("tls_required"), "{e}");
+
+        let p = write(d.path(), "[nats]\nurll = \"x\"\n");
+        let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();
+        assert!(e.contains("varde.toml") && e.contains("urll"), "{e}");
+
+        let p = write(d.path(), "[stream]\nmax_age = \"forever\"\n");
+        let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();
+        assert!(e.contains("varde.toml") && e.contains("forever"), "{e}");
+
+        let e = Loaded::<Settings>::read(&d.path().join("nope.toml")).unwrap_err();
+        assert!(matches!(e, SettingsError::NotFound { .. }));
+    }
+}

@@ -1,0 +1,374 @@
+//! NATS JetStream transport: connecting (TLS, nkeys), the `VARDE` stream and
+//! the directory KV bucket, and publishing sealed envelopes with
+//! `Nats-Msg-Id` dedup and awaited PubAcks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, message::PublishMessage, stream};
+use serde::Deserialize;
+
+use crate::seal::Sealed;
+use crate::subject;
+
+pub const STREAM: &str = "VARDE";
+pub const DIRECTORY_BUCKET: &str = "varde-directory";
+/// The key holding the current signed directory in the bucket.
+pub const DIRECTORY_KEY: &str = "signed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("cannot read NATS credentials {path}: {source}")]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error("JetStream {op} failed: {detail}")]
+    JetStream { op: &'static str, detail: String },
+    #[error("publish to {subject} failed: {detail}")]
+    Publish { subject: String, detail: String },
+}
+
+fn js_err(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> TransportError {
+    move |e| TransportError::JetStream {
+        op,
+        detail: e.to_string(),
+    }
+}
+
+/// How to reach the broker. Every field can come from the config file or
+/// `VARDE_NATS__…` environment variables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    /// `nats://host:4222` or `tls://host:4222`; several, comma separated,
+    /// for a cluster.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// nkey seed file (`SU…`) for this identity's NATS user.
+    #[serde(default)]
+    pub nkey_seed: Option<PathBuf>,
+    /// A `.creds` file (JWT mode), as an alternative to `nkey_seed`.
+    #[serde(default)]
+    pub creds: Option<PathBuf>,
+    /// CA bundle that signed the server certificate.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key, when the server verifies clients.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to talk to a server without TLS.
+    #[serde(default)]
+    pub tls_required: bool,
+    /// Connection name shown in the server's monitoring.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn default_url() -> String {
+    "nats://127.0.0.1:4222".into()
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        NatsSettings {
+            url: default_url(),
+            nkey_seed: None,
+            creds: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
+            name: None,
+        }
+    }
+}
+
+impl NatsSettings {
+    pub fn with_url(url: impl Into<String>) -> Self {
+        NatsSettings {
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    pub async fn connect(&self) -> Result<async_nats::Client, TransportError> {
+        let mut opts = async_nats::ConnectOptions::new()
+            .name(self.name.clone().unwrap_or_else(|| "varde".into()))
+            .connection_timeout(Duration::from_secs(5))
+            // Keep reconnecting forever: a long-running bridge or hub must
+            // survive broker restarts and cluster leader changes.
+            .max_reconnects(None);
+        if let Some(seed) = &self.nkey_seed {
+            crate::keys::check_private(seed)?;
+            let text = std::fs::read_to_string(seed).map_err(|source| {
+                TransportError::Credentials {
+                    path: seed.clone(),
+                    source,
+                }
+            })?;
+            let seed_line = text
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("SU"))
+                .unwrap_or(text.trim())
+                .to_string();
+            opts = opts.nkey(seed_line);
+        }
+        if let Some(creds) = &self.creds {
+            crate::keys::check_private(creds)?;
+            opts = opts.credentials_file(creds).await.map_err(|source| {
+                TransportError::Credentials {
+                    path: creds.clone(),
+                    source,
+                }
+            })?;
+        }
+        if let Some(ca) = &self.tls_ca {
+            opts = opts.add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            crate::keys::check_private(key)?;
+            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        }
+        if self.tls_required || self.tls_ca.is_some() {
+            opts = opts.require_tls(true);
+        }
+        let addrs: Vec<&str> = self.url.split(',').map(str::trim).collect();
+        let addrs: Vec<async_nats::ServerAddr> = addrs
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        opts.connect(addrs.as_slice())
+            .await
+            .map_err(|source| TransportError::Connect {
+                url: self.url.clone(),
+                source,
+            })
+    }
+}
+
+/// Retention and durability of the `VARDE` stream.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// 1 on a single server, 3 in a cluster.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Messages older than this are dropped (retention by age).
+    #[serde(default = "default_max_age", with = "humantime_serde_compat")]
+    pub max_age: Duration,
+    /// Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
+    #[serde(default = "default_dup_window", with = "humantime_serde_compat")]
+    pub duplicate_window: Duration,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+fn default_dup_window() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            replicas: 1,
+            max_age: default_max_age(),
+            duplicate_window: default_dup_window(),
+        }
+    }
+}
+
+/// Durations in config files as `7d`, `24h`, `2m` (jiff's friendly format).
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::time::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+pub fn stream_config(s: &StreamSettings) -> stream::Config {
+    stream::Config {
+        name: STREAM.into(),
+        description: Some("Varde sealed envelopes (TLP-labelled, signed, encrypted)".into()),
+        subjects: vec![subject::ALL.into()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: s.max_age,
+        duplicate_window: s.duplicate_window,
+        num_replicas: s.replicas,
+        max_message_size: crate::envelope::MAX_ENVELOPE as i32,
+        // Envelopes are immutable evidence: nobody deletes single messages.
+        deny_delete: true,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+pub fn directory_bucket_config(replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: DIRECTORY_BUCKET.into(),
+        description: "Signed Varde member directory".into(),
+        history: 16,
+        num_replicas: replicas,
+        storage: stream::StorageType::File,
+        max_value_size: crate::directory::MAX_DIRECTORY_BYTES as i32,
+        ..Default::default()
+    }
+}
+
+/// What `init` found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    pub stream_created: bool,
+    pub stream_updated: bool,
+    pub bucket_created: bool,
+}
+
+/// Creates or reconciles the stream and the KV bucket. Safe to run any
+/// number of times (operator only: needs stream-admin rights).
+pub async fn init(
+    js: &jetstream::Context,
+    s: &StreamSettings,
+) -> Result<InitReport, TransportError> {
+    let want = stream_config(s);
+    let mut report = InitReport {
+        stream_created: false,
+        stream_updated: false,
+        bucket_created: false,
+    };
+    match js.get_stream(STREAM).await {
+        Ok(mut existing) => {
+            let info = existing
+                .info()
+                .await
+                .map_err(|e| js_err("stream info")(&e))?;
+            let have = &info.config;
+            let differs = have.subjects != want.subjects
+                || have.max_age != want.max_age
+                || have.duplicate_window != want.duplicate_window
+                || have.num_replicas != want.num_replicas
+                || have.max_message_size != want.max_message_size
+                || have.deny_delete != want.deny_delete;
+            if have.storage != want.storage {
+                return Err(TransportError::JetStream {
+                    op: "stream init",
+                    detail: "stream VARDE exists with memory storage; it must use file storage (delete and recreate it)".into(),
+                });
+            }
+            if differs {
+                js.update_stream(&want)
+                    .await
+                    .map_err(|e| js_err("stream update")(&e))?;
+                report.stream_updated = true;
+            }
+        }
+        Err(_) => {
+            js.create_stream(want)
+                .await
+                .map_err(|e| js_err("stream create")(&e))?;
+            report.stream_created = true;
+        }
+    }
+    if js.get_key_value(DIRECTORY_BUCKET).await.is_err() {
+        js.create_key_value(directory_bucket_config(s.replicas))
+            .await
+            .map_err(|e| js_err("kv create")(&e))?;
+        report.bucket_created = true;
+    }
+    Ok(report)
+}
+
+/// JetStream context tuned for publishing: the ack window bounds how many
+/// envelopes are in flight before `publish` waits.
+pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
+    jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .max_ack_inflight(4096)
+        .backpressure_on_inflight(true)
+        .build(client)
+}
+
+/// Where one copy of an envelope landed.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub subject: String,
+    pub sequence: u64,
+    pub duplicate: bool,
+}
+
+/// Publishes every copy of `sealed` (one per subject) and waits for each
+/// PubAck. A retry of the same envelope is dropped by the broker's
+/// duplicate window and reported as `duplicate`.
+pub async fn publish(
+    js: &jetstream::Context,
+    sealed: &Sealed,
+) -> Result<Vec<Stored>, TransportError> {
+    let pending = send(js, sealed).await?;
+    confirm(pending).await
+}
+
+/// A sent copy whose PubAck has not arrived yet.
+pub struct Pending {
+    subject: String,
+    ack: jetstream::context::PublishAckFuture,
+}
+
+/// Sends every copy without waiting for acks (pipelining many envelopes);
+/// pass the result to `confirm`.
+pub async fn send(js: &jetstream::Context, sealed: &Sealed) -> Result<Vec<Pending>, TransportError> {
+    let mut out = Vec::with_capacity(sealed.subjects().len());
+    for (i, subject) in sealed.subjects().iter().enumerate() {
+        let msg = PublishMessage::build()
+            .payload(sealed.bytes.clone())
+            .message_id(sealed.msg_id(i))
+            .expected_stream(STREAM);
+        let ack = js
+            .send_publish(subject.clone(), msg)
+            .await
+            .map_err(|e| TransportError::Publish {
+                subject: subject.clone(),
+                detail: e.to_string(),
+            })?;
+        out.push(Pending {
+            subject: subject.clone(),
+            ack,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn confirm(pending: Vec<Pending>) -> Result<Vec<Stored>, TransportError> {
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let ack = p.ack.await.map_err(|e| TransportError::Publish {
+            subject: p.subject.clone(),
+            detail: e.to_string(),
+        })?;
+        out.push(Stored {
+            subject: p.subject,
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        });
+    }
+    Ok(out)
+}
