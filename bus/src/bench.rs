@@ -122,18 +122,20 @@ fn checked(f: &mut dyn FnMut() -> Result<(), seal::OpenError>, err: &mut Option<
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let iters = if a.quick { 50 } else { 400 };
-    let messages = if a.quick { a.messages.min(500) } else { a.messages };
+    let messages = if a.quick {
+        a.messages.min(500)
+    } else {
+        a.messages
+    };
 
     // 1. open cost against audience size
     let mut open1 = open_case(1)?;
     let mut open10 = open_case(10)?;
     let mut open370 = open_case(370)?;
     let (mut e1, mut e370, mut e10) = (None, None, None);
-    let (o1, o370) = time_pair_us(
-        iters,
-        &mut || checked(&mut open1, &mut e1),
-        &mut || checked(&mut open370, &mut e370),
-    );
+    let (o1, o370) = time_pair_us(iters, &mut || checked(&mut open1, &mut e1), &mut || {
+        checked(&mut open370, &mut e370)
+    });
     let o10 = time_us(iters, || checked(&mut open10, &mut e10));
     if let Some(e) = e1.or(e370).or(e10) {
         anyhow::bail!("bench open failed: {e}");
@@ -156,7 +158,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let (seal_us, bound_us) = time_pair_us(
         seal_iters,
         &mut || {
-            let d = Draft::raw(Kind::Chat, Tlp::Amber, Audience::orgs(all.clone()), payload_1k());
+            let d = Draft::raw(
+                Kind::Chat,
+                Tlp::Amber,
+                Audience::orgs(all.clone()),
+                payload_1k(),
+            );
             if let Err(e) = seal::seal(&csirt, &dir370, d) {
                 seal_err = Some(e);
             }
@@ -186,13 +193,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let gj = demo.identity("gjovik");
     let mut cb_err = None;
     let cycle_us = time_us(iters, || {
-        let r = seal::seal(&kc, &ddir, Draft::raw(Kind::Chat, Tlp::Amber, three.clone(), payload_1k()))
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                seal::verify(&ddir, Some(&s.subjects()[0]), &s.bytes, Timestamp::now())
-                    .and_then(|v| seal::decrypt(&gj, v, s.bytes.len()))
-                    .map_err(|e| e.to_string())
-            });
+        let r = seal::seal(
+            &kc,
+            &ddir,
+            Draft::raw(Kind::Chat, Tlp::Amber, three.clone(), payload_1k()),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            seal::verify(&ddir, Some(&s.subjects()[0]), &s.bytes, Timestamp::now())
+                .and_then(|v| seal::decrypt(&gj, v, s.bytes.len()))
+                .map_err(|e| e.to_string())
+        });
         if let Err(e) = r {
             cb_err = Some(e);
         }
@@ -279,7 +290,11 @@ async fn raw_jetstream(
         }
         anyhow::Ok(())
     });
-    let mut msgs = consumer.stream().max_messages_per_batch(256).messages().await?;
+    let mut msgs = consumer
+        .stream()
+        .max_messages_per_batch(256)
+        .messages()
+        .await?;
     let mut got = 0;
     while got < n {
         let m = tokio::time::timeout(Duration::from_secs(30), msgs.next())
@@ -402,7 +417,7 @@ async fn sealed_e2e(
 /// A nats-server the bench started (killed on drop) or one it was given.
 enum BenchServer {
     Own {
-        child: tokio::process::Child,
+        child: Box<tokio::process::Child>,
         url: String,
         _dir: tempfile::TempDir,
     },
@@ -450,7 +465,7 @@ impl BenchServer {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(BenchServer::Own {
-            child,
+            child: Box::new(child),
             url,
             _dir: dir,
         })

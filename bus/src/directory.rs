@@ -443,7 +443,10 @@ impl DirectoryHandle {
     }
 }
 
-fn check_not_older(have: &VerifiedDirectory, got: &VerifiedDirectory) -> Result<(), DirectoryError> {
+fn check_not_older(
+    have: &VerifiedDirectory,
+    got: &VerifiedDirectory,
+) -> Result<(), DirectoryError> {
     if got.version() < have.version() {
         return Err(DirectoryError::RolledBack {
             have: have.version(),
@@ -563,7 +566,10 @@ mod tests {
         let mut signed: SignedDirectory = serde_json::from_slice(&bytes).unwrap();
         signed.signatures.clear();
         assert!(matches!(
-            verify(&serde_json::to_vec(&signed).unwrap(), &[root.verifying_key()]),
+            verify(
+                &serde_json::to_vec(&signed).unwrap(),
+                &[root.verifying_key()]
+            ),
             Err(DirectoryError::Unsigned)
         ));
         // expired
@@ -573,7 +579,10 @@ mod tests {
             verify(&sign(&d2, &root).unwrap(), &[root.verifying_key()]),
             Err(DirectoryError::Expired { version: 4, .. })
         ));
-        assert!(matches!(verify(b"{", &[root.verifying_key()]), Err(DirectoryError::Malformed(_))));
+        assert!(matches!(
+            verify(b"{", &[root.verifying_key()]),
+            Err(DirectoryError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -27,6 +27,16 @@ pub async fn push(
 ) -> Result<u64, PushError> {
     let new = directory::verify(signed, roots)?;
     let kv = bucket(js).await?;
+    // The newest validly signed version anywhere in the key's history is
+    // the floor: a junk value on top must not open the door to a rollback.
+    if let Some(have) = newest_valid(&kv, roots).await?
+        && have > new.version()
+    {
+        return Err(PushError::Older {
+            have,
+            got: new.version(),
+        });
+    }
     let current = kv
         .entry(DIRECTORY_KEY)
         .await
@@ -34,16 +44,6 @@ pub async fn push(
             op: "read directory",
             detail: e.to_string(),
         })?;
-    if let Some(entry) = &current
-        && entry.operation == kv::Operation::Put
-        && let Ok(have) = directory::verify(&entry.value, roots)
-        && have.version() > new.version()
-    {
-        return Err(PushError::Older {
-            have: have.version(),
-            got: new.version(),
-        });
-    }
     // Compare-and-set on the revision we read, so two operators pushing at
     // once cannot silently overwrite each other.
     let res = match current {
@@ -61,6 +61,27 @@ pub async fn push(
         detail,
     })?;
     Ok(new.version())
+}
+
+async fn newest_valid(
+    kv: &kv::Store,
+    roots: &[ed25519_dalek::VerifyingKey],
+) -> Result<Option<u64>, TransportError> {
+    let mut history = match kv.history(DIRECTORY_KEY).await {
+        Ok(h) => h,
+        // No value yet.
+        Err(_) => return Ok(None),
+    };
+    let mut best = None;
+    while let Some(entry) = history.next().await {
+        let Ok(entry) = entry else { break };
+        if entry.operation == kv::Operation::Put
+            && let Ok(d) = directory::verify(&entry.value, roots)
+        {
+            best = best.max(Some(d.version()));
+        }
+    }
+    Ok(best)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,9 +136,14 @@ pub async fn watch(js: jetstream::Context, handle: DirectoryHandle) -> Result<()
             Ok(Offer::Unchanged) => {}
             Err(directory::DirectoryError::RolledBack { .. }) => {
                 // History replay of older revisions: expected, not an alarm.
-                tracing::debug!(revision = entry.revision, "older directory in KV history ignored")
+                tracing::debug!(
+                    revision = entry.revision,
+                    "older directory in KV history ignored"
+                )
             }
-            Err(e) => tracing::warn!(revision = entry.revision, error = %e, "directory from KV refused"),
+            Err(e) => {
+                tracing::warn!(revision = entry.revision, error = %e, "directory from KV refused")
+            }
         }
     }
     Ok(())

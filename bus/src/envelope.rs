@@ -106,7 +106,9 @@ pub fn parse(bytes: &[u8]) -> Result<Framed<'_>, FrameError> {
         return Err(FrameError::TooManyRecipients { count });
     }
     if flags & FLAG_ENCRYPTED == 0 && count != 0 {
-        return Err(FrameError::Malformed("unencrypted envelope with recipient keys"));
+        return Err(FrameError::Malformed(
+            "unencrypted envelope with recipient keys",
+        ));
     }
     let mut wraps = Vec::with_capacity(count);
     for _ in 0..count {

@@ -46,6 +46,8 @@ pub struct InboxConfig {
     /// Deliveries of an envelope from a not-yet-known sender before it is
     /// terminated (our directory may lag a new member's first message).
     pub unknown_sender_attempts: i64,
+    /// Delay before such an envelope is offered again (times the attempt).
+    pub unknown_sender_delay: Duration,
 }
 
 impl InboxConfig {
@@ -58,6 +60,7 @@ impl InboxConfig {
             ack_wait: Duration::from_secs(30),
             max_deliver: 20,
             unknown_sender_attempts: 5,
+            unknown_sender_delay: Duration::from_secs(5),
         }
     }
 
@@ -169,13 +172,10 @@ impl std::fmt::Debug for Delivery {
 
 impl Delivery {
     pub async fn ack(&self) -> Result<(), InboxError> {
-        self.msg
-            .ack()
-            .await
-            .map_err(|e| InboxError::Receive {
-                name: "ack".into(),
-                detail: e.to_string(),
-            })
+        self.msg.ack().await.map_err(|e| InboxError::Receive {
+            name: "ack".into(),
+            detail: e.to_string(),
+        })
     }
 
     /// Double ack: waits until the broker confirmed the ack, for callers
@@ -231,6 +231,7 @@ pub struct Inbox {
     directory: DirectoryHandle,
     stats: Arc<InboxStats>,
     unknown_sender_attempts: i64,
+    unknown_sender_delay: Duration,
 }
 
 impl Inbox {
@@ -252,10 +253,15 @@ impl Inbox {
                 .await
                 .map_err(|e| err(e.to_string()))?,
             (Some(durable), true) => {
-                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.to_string()))?;
+                let stream = js
+                    .get_stream(STREAM)
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
                 match stream.get_consumer::<pull::Config>(durable).await {
                     // Keep its position; only reconcile the filters.
-                    Ok(existing) if existing.cached_info().config.filter_subjects == cfg.filters => {
+                    Ok(existing)
+                        if existing.cached_info().config.filter_subjects == cfg.filters =>
+                    {
                         existing
                     }
                     Ok(_) => stream
@@ -269,7 +275,10 @@ impl Inbox {
                 }
             }
             (None, _) => {
-                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.to_string()))?;
+                let stream = js
+                    .get_stream(STREAM)
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
                 stream
                     .create_consumer(cfg.consumer_config())
                     .await
@@ -295,6 +304,7 @@ impl Inbox {
             directory,
             stats,
             unknown_sender_attempts: cfg.unknown_sender_attempts,
+            unknown_sender_delay: cfg.unknown_sender_delay,
         })
     }
 
@@ -366,7 +376,9 @@ impl Inbox {
             }
             e if e.may_succeed_later() && delivered < self.unknown_sender_attempts => {
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                AckKind::Nak(Some(Duration::from_secs(5 * delivered.max(1) as u64)))
+                AckKind::Nak(Some(
+                    self.unknown_sender_delay * delivered.clamp(1, 100) as u32,
+                ))
             }
             _ => {
                 self.stats.terminated.fetch_add(1, Ordering::Relaxed);

@@ -185,12 +185,15 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
             path: path.to_path_buf(),
         })?;
     let b64 = &line[SIGNING_PREFIX.len()..];
-    let bytes = Zeroizing::new(STANDARD_NO_PAD.decode(b64).map_err(|e| {
-        KeyError::BadSigningKey {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?);
+    let bytes =
+        Zeroizing::new(
+            STANDARD_NO_PAD
+                .decode(b64)
+                .map_err(|e| KeyError::BadSigningKey {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?,
+        );
     let seed: [u8; 32] = bytes
         .as_slice()
         .try_into()
@@ -214,7 +217,9 @@ pub fn signing_key_file(sk: &SigningKey, comment: &str) -> Zeroizing<String> {
 pub fn age_identity_file(id: &age::x25519::Identity) -> Zeroizing<String> {
     Zeroizing::new(format!(
         "# created: {}\n# public key: {}\n{}\n",
-        Timestamp::now().round(jiff::Unit::Second).unwrap_or(Timestamp::now()),
+        Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or(Timestamp::now()),
         id.to_public(),
         id.to_string().expose_secret()
     ))
@@ -263,7 +268,11 @@ impl Identity {
 
     /// A fresh identity, in memory only (tests, benches).
     pub fn generate(org: OrgId) -> Self {
-        Identity::from_parts(org, age::x25519::Identity::generate(), generate_signing_key())
+        Identity::from_parts(
+            org,
+            age::x25519::Identity::generate(),
+            generate_signing_key(),
+        )
     }
 
     /// The directory entry describing this key's public half.
@@ -307,7 +316,10 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&age_path, std::fs::Permissions::from_mode(0o640)).unwrap();
             let err = Identity::load(id.org.clone(), &age_path, &sig_path).unwrap_err();
-            assert!(matches!(err, KeyError::Permissions { mode: 0o640, .. }), "{err}");
+            assert!(
+                matches!(err, KeyError::Permissions { mode: 0o640, .. }),
+                "{err}"
+            );
             assert!(err.to_string().contains("chmod 600"));
         }
     }

@@ -157,14 +157,24 @@ pub enum OpenError {
     #[error("signed by key {key}, which is not in directory version {version}")]
     UnknownSender { key: KeyId, version: u64 },
     #[error("signed by key {key} of `{org}`, revoked at {at}")]
-    RevokedKey { key: KeyId, org: OrgId, at: Timestamp },
+    RevokedKey {
+        key: KeyId,
+        org: OrgId,
+        at: Timestamp,
+    },
     #[error("signed by key {key} of `{org}`, expired at {at}")]
-    ExpiredKey { key: KeyId, org: OrgId, at: Timestamp },
+    ExpiredKey {
+        key: KeyId,
+        org: OrgId,
+        at: Timestamp,
+    },
     #[error("signature by key {key} does not verify: the envelope was altered or forged")]
     BadSignature { key: KeyId },
     #[error("unsupported envelope header version {0}")]
     UnsupportedVersion(u8),
-    #[error("header names sender {claimed_org}/{claimed_key} but the signing key is {key} of `{org}`")]
+    #[error(
+        "header names sender {claimed_org}/{claimed_key} but the signing key is {key} of `{org}`"
+    )]
     SenderMismatch {
         key: KeyId,
         org: OrgId,
@@ -304,7 +314,8 @@ pub fn seal(
         expires: draft.expires,
     };
     // Header serialisation of plain data cannot fail.
-    let header_bytes = serde_json::to_vec(&header).map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let header_bytes =
+        serde_json::to_vec(&header).map_err(|e| SealError::Encrypt(e.to_string()))?;
 
     let encrypted = draft.label.is_encrypted();
     let mut wraps = Vec::with_capacity(recipients.len());
@@ -339,7 +350,14 @@ pub fn seal(
     };
 
     let mut out = Vec::new();
-    envelope::write_signed(&mut out, encrypted, identity.key_id, &header_bytes, &wraps, &body);
+    envelope::write_signed(
+        &mut out,
+        encrypted,
+        identity.key_id,
+        &header_bytes,
+        &wraps,
+        &body,
+    );
     let size = out.len() + envelope::SIGNATURE_LEN;
     if size > MAX_ENVELOPE {
         return Err(SealError::Oversized { size });
@@ -365,7 +383,14 @@ pub fn assemble_unchecked(
 ) -> Bytes {
     let header_bytes = serde_json::to_vec(header).unwrap_or_default();
     let mut out = Vec::new();
-    envelope::write_signed(&mut out, encrypted, identity.key_id, &header_bytes, wraps, body);
+    envelope::write_signed(
+        &mut out,
+        encrypted,
+        identity.key_id,
+        &header_bytes,
+        wraps,
+        body,
+    );
     let sig = identity.signing.sign(&signing_digest(&out));
     out.extend_from_slice(&sig.to_bytes());
     Bytes::from(out)
@@ -489,10 +514,9 @@ fn check_subject(dir: &VerifiedDirectory, header: &Header, subject: &str) -> Res
         subject::Target::Group(g) => a.groups.contains(g),
         subject::Target::Org(o) => {
             a.orgs.contains(o)
-                || a.people.iter().any(|k| {
-                    dir.key(k)
-                        .is_some_and(|e| dir.org_at(e.org).id == *o)
-                })
+                || a.people
+                    .iter()
+                    .any(|k| dir.key(k).is_some_and(|e| dir.org_at(e.org).id == *o))
         }
     };
     if !routed {
@@ -630,7 +654,9 @@ pub fn decrypt(identity: &Identity, v: Verified<'_>, size: usize) -> Result<Open
             age::decrypt(&identity.age, wrap).map_err(|e| OpenError::Unwrap(e.to_string()))?,
         );
         if key.len() != 32 || framed.body.len() < NONCE_LEN {
-            return Err(OpenError::Unwrap("content key or body has the wrong length".into()));
+            return Err(OpenError::Unwrap(
+                "content key or body has the wrong length".into(),
+            ));
         }
         let (nonce, ct) = framed.body.split_at(NONCE_LEN);
         let aead = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| OpenError::Decrypt)?;

@@ -206,12 +206,9 @@ impl<T: BusSettings> Loaded<T> {
     }
 
     pub fn org(&self) -> Result<OrgId, SettingsError> {
-        let raw = self
-            .value
-            .identity()
-            .org
-            .as_deref()
-            .ok_or_else(|| self.missing("identity.org", "your organisation's id, e.g. \"gjovik\""))?;
+        let raw = self.value.identity().org.as_deref().ok_or_else(|| {
+            self.missing("identity.org", "your organisation's id, e.g. \"gjovik\"")
+        })?;
         OrgId::new(raw).map_err(|e| SettingsError::Invalid {
             file: self.file.clone(),
             key: "identity.org",
@@ -233,16 +230,18 @@ impl<T: BusSettings> Loaded<T> {
             .ok_or_else(|| self.missing("identity.signing", "path of the signing key file"))?;
         let age_path = self.path(age);
         let sign_path = self.path(signing);
-        let age = crate::keys::load_age_identity(&age_path).map_err(|source| SettingsError::Key {
-            file: self.file.clone(),
-            key: "identity.age",
-            source,
-        })?;
-        let sk = crate::keys::load_signing_key(&sign_path).map_err(|source| SettingsError::Key {
-            file: self.file.clone(),
-            key: "identity.signing",
-            source,
-        })?;
+        let age =
+            crate::keys::load_age_identity(&age_path).map_err(|source| SettingsError::Key {
+                file: self.file.clone(),
+                key: "identity.age",
+                source,
+            })?;
+        let sk =
+            crate::keys::load_signing_key(&sign_path).map_err(|source| SettingsError::Key {
+                file: self.file.clone(),
+                key: "identity.signing",
+                source,
+            })?;
         Ok(Arc::new(Identity::from_parts(org, age, sk)))
     }
 
@@ -257,7 +256,11 @@ impl<T: BusSettings> Loaded<T> {
     }
 
     pub fn state_path(&self) -> Option<PathBuf> {
-        self.value.directory().state.as_deref().map(|p| self.path(p))
+        self.value
+            .directory()
+            .state
+            .as_deref()
+            .map(|p| self.path(p))
     }
 
     /// The directory from `directory.file`, else from the state file, else
@@ -344,16 +347,25 @@ mod tests {
         let p = write(d.path(), "[identity]\nage = \"k.age\"\n");
         let l: Loaded<Settings> = Loaded::read(&p).unwrap();
         let e = l.org().unwrap_err().to_string();
-        assert!(e.contains("identity.org") && e.contains("varde.toml"), "{e}");
+        assert!(
+            e.contains("identity.org") && e.contains("varde.toml"),
+            "{e}"
+        );
 
         let p = write(d.path(), "[identity]\norg = \"Not A Slug\"\n");
         let l: Loaded<Settings> = Loaded::read(&p).unwrap();
         let e = l.org().unwrap_err().to_string();
-        assert!(e.contains("identity.org") && e.contains("varde.toml"), "{e}");
+        assert!(
+            e.contains("identity.org") && e.contains("varde.toml"),
+            "{e}"
+        );
 
         let p = write(d.path(), "[nats]\nurl = 5\ntls_required = \"maybe\"\n");
         let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();
-        assert!(e.contains("varde.toml") && e.contains("tls_required"), "{e}");
+        assert!(
+            e.contains("varde.toml") && e.contains("tls_required"),
+            "{e}"
+        );
 
         let p = write(d.path(), "[nats]\nurll = \"x\"\n");
         let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();

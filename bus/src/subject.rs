@@ -102,7 +102,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let s = org(&OrgId::new("kcsirt").unwrap(), &OrgId::new("gjovik").unwrap(), Kind::Alert);
+        let s = org(
+            &OrgId::new("kcsirt").unwrap(),
+            &OrgId::new("gjovik").unwrap(),
+            Kind::Alert,
+        );
         assert_eq!(s, "varde.v1.kcsirt.org.gjovik.alert");
         let p = parse(&s).unwrap();
         assert_eq!(p.sender.as_str(), "kcsirt");

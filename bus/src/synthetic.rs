@@ -105,8 +105,18 @@ impl Synthetic {
     pub fn demo() -> Self {
         let mut s = Synthetic::empty("kcsirt");
         s.add_org("kcsirt", "KommuneCSIRT", OrgKind::Csirt, &[]);
-        s.add_org("gjovik", "Gjøvik kommune", OrgKind::Kommune, &["admin", "school", "ot-water"]);
-        s.add_org("lillehammer", "Lillehammer kommune", OrgKind::Kommune, &["admin", "health"]);
+        s.add_org(
+            "gjovik",
+            "Gjøvik kommune",
+            OrgKind::Kommune,
+            &["admin", "school", "ot-water"],
+        );
+        s.add_org(
+            "lillehammer",
+            "Lillehammer kommune",
+            OrgKind::Kommune,
+            &["admin", "health"],
+        );
         s.add_org(
             "innlandet-fk",
             "Innlandet fylkeskommune",
@@ -133,7 +143,12 @@ impl Synthetic {
         let gs = ["admin", "health", "school", "culture", "ot-water"];
         for i in 0..n {
             let id = format!("kommune-{i:03}");
-            s.add_org(&id, &format!("Kommune {i}"), OrgKind::Kommune, &[gs[i % gs.len()]]);
+            s.add_org(
+                &id,
+                &format!("Kommune {i}"),
+                OrgKind::Kommune,
+                &[gs[i % gs.len()]],
+            );
         }
         s
     }

@@ -112,12 +112,11 @@ impl NatsSettings {
             .max_reconnects(None);
         if let Some(seed) = &self.nkey_seed {
             crate::keys::check_private(seed)?;
-            let text = std::fs::read_to_string(seed).map_err(|source| {
-                TransportError::Credentials {
+            let text =
+                std::fs::read_to_string(seed).map_err(|source| TransportError::Credentials {
                     path: seed.clone(),
                     source,
-                }
-            })?;
+                })?;
             let seed_line = text
                 .lines()
                 .map(str::trim)
@@ -146,10 +145,8 @@ impl NatsSettings {
             opts = opts.require_tls(true);
         }
         let addrs: Vec<&str> = self.url.split(',').map(str::trim).collect();
-        let addrs: Vec<async_nats::ServerAddr> = addrs
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect();
+        let addrs: Vec<async_nats::ServerAddr> =
+            addrs.iter().filter_map(|a| a.parse().ok()).collect();
         opts.connect(addrs.as_slice())
             .await
             .map_err(|source| TransportError::Connect {
@@ -335,20 +332,23 @@ pub struct Pending {
 
 /// Sends every copy without waiting for acks (pipelining many envelopes);
 /// pass the result to `confirm`.
-pub async fn send(js: &jetstream::Context, sealed: &Sealed) -> Result<Vec<Pending>, TransportError> {
+pub async fn send(
+    js: &jetstream::Context,
+    sealed: &Sealed,
+) -> Result<Vec<Pending>, TransportError> {
     let mut out = Vec::with_capacity(sealed.subjects().len());
     for (i, subject) in sealed.subjects().iter().enumerate() {
         let msg = PublishMessage::build()
             .payload(sealed.bytes.clone())
             .message_id(sealed.msg_id(i))
             .expected_stream(STREAM);
-        let ack = js
-            .send_publish(subject.clone(), msg)
-            .await
-            .map_err(|e| TransportError::Publish {
-                subject: subject.clone(),
-                detail: e.to_string(),
-            })?;
+        let ack =
+            js.send_publish(subject.clone(), msg)
+                .await
+                .map_err(|e| TransportError::Publish {
+                    subject: subject.clone(),
+                    detail: e.to_string(),
+                })?;
         out.push(Pending {
             subject: subject.clone(),
             ack,

@@ -1,6 +1,8 @@
 //! `open` against every kind of bad input, without a broker (the same paths
 //! through a real nats-server are in tests/tests/bus.rs).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -51,7 +53,9 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        World { s: Synthetic::demo() }
+        World {
+            s: Synthetic::demo(),
+        }
     }
     fn dir(&self) -> Arc<varde_bus::directory::VerifiedDirectory> {
         self.s.handle().unwrap().current()
@@ -65,7 +69,10 @@ impl World {
 }
 
 fn amber_to_gjovik(w: &World) -> seal::Sealed {
-    w.seal_as("kcsirt", Draft::new(&advisory(), Tlp::Amber, Audience::orgs([org("gjovik")])))
+    w.seal_as(
+        "kcsirt",
+        Draft::new(&advisory(), Tlp::Amber, Audience::orgs([org("gjovik")])),
+    )
 }
 
 #[test]
@@ -74,11 +81,17 @@ fn amber_opens_for_recipient_only() {
     let dir = w.dir();
     let s = amber_to_gjovik(&w);
     assert_eq!(s.subjects(), ["varde.v1.kcsirt.org.gjovik.advisory"]);
-    let opened = w.opener("gjovik").open(&dir, &s.subjects()[0], &s.bytes).unwrap();
+    let opened = w
+        .opener("gjovik")
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap();
     assert_eq!(opened.payload, advisory());
     assert_eq!(opened.header.label, Tlp::Amber);
     // A valid directory member outside the audience cannot open it.
-    let err = w.opener("lillehammer").open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
+    let err = w
+        .opener("lillehammer")
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::NotARecipient { .. }), "{err}");
 }
 
@@ -86,11 +99,16 @@ fn amber_opens_for_recipient_only() {
 fn clear_is_signed_not_encrypted_and_readable_by_all() {
     let w = World::new();
     let dir = w.dir();
-    let s = w.seal_as("kcsirt", Draft::new(&alert(), Tlp::Clear, Audience::community()));
+    let s = w.seal_as(
+        "kcsirt",
+        Draft::new(&alert(), Tlp::Clear, Audience::community()),
+    );
     // the plaintext is visible in the bytes: CLEAR is not encrypted
     assert!(s.bytes.windows(13).any(|x| x == b"Phishing wave"));
     for who in ["gjovik", "lillehammer", "innlandet-fk", "kcsirt"] {
-        w.opener(who).open(&dir, &s.subjects()[0], &s.bytes).unwrap();
+        w.opener(who)
+            .open(&dir, &s.subjects()[0], &s.bytes)
+            .unwrap();
     }
     // AMBER is not visible in the bytes
     let a = amber_to_gjovik(&w);
@@ -102,7 +120,11 @@ fn every_label_refuses_a_wider_audience_at_seal_time() {
     let w = World::new();
     let id = w.s.identity("kcsirt");
     let dir = w.dir();
-    let red_to_group = Draft::new(&alert(), Tlp::Red, Audience::groups([GroupId::new("admin").unwrap()]));
+    let red_to_group = Draft::new(
+        &alert(),
+        Tlp::Red,
+        Audience::groups([GroupId::new("admin").unwrap()]),
+    );
     assert!(matches!(
         seal::seal(&id, &dir, red_to_group),
         Err(seal::SealError::Audience(AudienceError::RedNeedsPeople))
@@ -110,13 +132,20 @@ fn every_label_refuses_a_wider_audience_at_seal_time() {
     let amber_community = Draft::new(&alert(), Tlp::Amber, Audience::community());
     assert!(matches!(
         seal::seal(&id, &dir, amber_community),
-        Err(seal::SealError::Audience(AudienceError::CommunityNotAllowed(Tlp::Amber)))
+        Err(seal::SealError::Audience(
+            AudienceError::CommunityNotAllowed(Tlp::Amber)
+        ))
     ));
-    let strict_group =
-        Draft::new(&alert(), Tlp::AmberStrict, Audience::groups([GroupId::new("admin").unwrap()]));
+    let strict_group = Draft::new(
+        &alert(),
+        Tlp::AmberStrict,
+        Audience::groups([GroupId::new("admin").unwrap()]),
+    );
     assert!(matches!(
         seal::seal(&id, &dir, strict_group),
-        Err(seal::SealError::Audience(AudienceError::GroupsNotAllowed(Tlp::AmberStrict)))
+        Err(seal::SealError::Audience(AudienceError::GroupsNotAllowed(
+            Tlp::AmberStrict
+        )))
     ));
 }
 
@@ -125,11 +154,19 @@ fn red_goes_to_named_people_only() {
     let mut w = World::new();
     let kari = w.s.add_key("gjovik", KeyRole::Person, "Kari Nordmann");
     let dir = w.dir();
-    let s = w.seal_as("kcsirt", Draft::new(&alert(), Tlp::Red, Audience::people([kari.key_id])));
+    let s = w.seal_as(
+        "kcsirt",
+        Draft::new(&alert(), Tlp::Red, Audience::people([kari.key_id])),
+    );
     assert_eq!(s.subjects(), ["varde.v1.kcsirt.org.gjovik.alert"]);
-    Opener::new(kari.clone()).open(&dir, &s.subjects()[0], &s.bytes).unwrap();
+    Opener::new(kari.clone())
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap();
     // gjovik's org key gets the subject but is not a recipient
-    let err = w.opener("gjovik").open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::NotARecipient { .. }));
 }
 
@@ -173,11 +210,17 @@ fn altered_messages_are_refused() {
         let mut b = s.bytes.to_vec();
         b[at] ^= 0x01;
         let err = w.opener("gjovik").open(&dir, subj, &b).unwrap_err();
-        assert!(matches!(err, OpenError::BadSignature { .. }), "{what}: {err}");
+        assert!(
+            matches!(err, OpenError::BadSignature { .. }),
+            "{what}: {err}"
+        );
     }
     // truncated anywhere
     for cut in [0, 3, 10, header_at + 2, keys_at + 5, sig_at + 10] {
-        let err = w.opener("gjovik").open(&dir, subj, &s.bytes[..cut]).unwrap_err();
+        let err = w
+            .opener("gjovik")
+            .open(&dir, subj, &s.bytes[..cut])
+            .unwrap_err();
         assert!(matches!(err, OpenError::Malformed(_)), "cut {cut}: {err}");
     }
 }
@@ -190,7 +233,11 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
     let dir = w.dir();
     let s = w.seal_as(
         "kcsirt",
-        Draft::new(&advisory(), Tlp::AmberStrict, Audience::orgs([org("gjovik")])),
+        Draft::new(
+            &advisory(),
+            Tlp::AmberStrict,
+            Audience::orgs([org("gjovik")]),
+        ),
     );
     let f = varde_bus::envelope::parse(&s.bytes).unwrap();
     let original: Header = serde_json::from_slice(f.header).unwrap();
@@ -203,7 +250,11 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
     let mut other_kind = original.clone();
     other_kind.kind = Kind::Alert;
 
-    for (what, h) in [("audience", &wider), ("label", &lower), ("kind", &other_kind)] {
+    for (what, h) in [
+        ("audience", &wider),
+        ("label", &lower),
+        ("kind", &other_kind),
+    ] {
         // 1. splice the new header into the original bytes: the signature breaks
         let mut b = Vec::new();
         varde_bus::envelope::write_signed(
@@ -215,26 +266,46 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
             f.body,
         );
         b.extend_from_slice(&f.signature);
-        let err = w.opener("gjovik").open(&dir, &s.subjects()[0], &b).unwrap_err();
-        assert!(matches!(err, OpenError::BadSignature { .. }), "{what}: {err}");
+        let err = w
+            .opener("gjovik")
+            .open(&dir, &s.subjects()[0], &b)
+            .unwrap_err();
+        assert!(
+            matches!(err, OpenError::BadSignature { .. }),
+            "{what}: {err}"
+        );
 
         // 2. re-sign with the recipient's own key, still claiming kcsirt
         let forged = seal::assemble_unchecked(&w.s.identity("gjovik"), h, &wraps, f.body, true);
-        let err = w.opener("gjovik").open(&dir, &s.subjects()[0], &forged).unwrap_err();
-        assert!(matches!(err, OpenError::SenderMismatch { .. }), "{what}: {err}");
+        let err = w
+            .opener("gjovik")
+            .open(&dir, &s.subjects()[0], &forged)
+            .unwrap_err();
+        assert!(
+            matches!(err, OpenError::SenderMismatch { .. }),
+            "{what}: {err}"
+        );
     }
 
     // 3. claim another sender in the header
     let mut other_sender = original.clone();
     other_sender.sender.org = org("lillehammer");
-    let forged = seal::assemble_unchecked(&w.s.identity("gjovik"), &other_sender, &wraps, f.body, true);
-    let err = w.opener("gjovik").open(&dir, &s.subjects()[0], &forged).unwrap_err();
+    let forged =
+        seal::assemble_unchecked(&w.s.identity("gjovik"), &other_sender, &wraps, f.body, true);
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &s.subjects()[0], &forged)
+        .unwrap_err();
     assert!(matches!(err, OpenError::SenderMismatch { .. }), "{err}");
 
     // 4. swap key-list entries: the signature covers the list
     let mut s2 = w.seal_as(
         "kcsirt",
-        Draft::new(&advisory(), Tlp::Amber, Audience::orgs([org("gjovik"), org("lillehammer")])),
+        Draft::new(
+            &advisory(),
+            Tlp::Amber,
+            Audience::orgs([org("gjovik"), org("lillehammer")]),
+        ),
     );
     let f2 = varde_bus::envelope::parse(&s2.bytes).unwrap();
     let mut swapped: Vec<_> = f2.wraps.iter().map(|(k, w)| (*k, w.to_vec())).collect();
@@ -245,7 +316,10 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
     varde_bus::envelope::write_signed(&mut bytes, true, f2.signer, f2.header, &swapped, f2.body);
     bytes.extend_from_slice(&f2.signature);
     s2.bytes = bytes.into();
-    let err = w.opener("gjovik").open(&dir, &s2.subjects()[0], &s2.bytes).unwrap_err();
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &s2.subjects()[0], &s2.bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::BadSignature { .. }), "{err}");
 
     // 5. the recipient re-wraps under its own name: that is now gjovik's
@@ -271,10 +345,14 @@ fn sender_and_key_state_errors() {
 
     // unknown sender: a key not in the directory
     let stranger = Arc::new(varde_bus::keys::Identity::generate(org("kcsirt")));
-    let mut h: Header = serde_json::from_slice(varde_bus::envelope::parse(&s.bytes).unwrap().header).unwrap();
+    let mut h: Header =
+        serde_json::from_slice(varde_bus::envelope::parse(&s.bytes).unwrap().header).unwrap();
     h.sender.key = stranger.key_id;
     let forged = seal::assemble_unchecked(&stranger, &h, &[], b"{}", true);
-    let err = w.opener("gjovik").open(&dir_before, &subj, &forged).unwrap_err();
+    let err = w
+        .opener("gjovik")
+        .open(&dir_before, &subj, &forged)
+        .unwrap_err();
     assert!(matches!(err, OpenError::UnknownSender { .. }), "{err}");
     assert!(err.may_succeed_later());
 
@@ -283,11 +361,20 @@ fn sender_and_key_state_errors() {
     let past = Timestamp::now() - SignedDuration::from_hours(1);
     w.s.bump();
     w.s.org_mut("kcsirt").unwrap().keys[0].revoked = Some(past);
-    let err = w.opener("gjovik").open(&w.dir(), &subj, &s.bytes).unwrap_err();
-    assert!(matches!(err, OpenError::RevokedKey { key, .. } if key == kid), "{err}");
+    let err = w
+        .opener("gjovik")
+        .open(&w.dir(), &subj, &s.bytes)
+        .unwrap_err();
+    assert!(
+        matches!(err, OpenError::RevokedKey { key, .. } if key == kid),
+        "{err}"
+    );
     w.s.org_mut("kcsirt").unwrap().keys[0].revoked = None;
     w.s.org_mut("kcsirt").unwrap().keys[0].not_after = Some(past);
-    let err = w.opener("gjovik").open(&w.dir(), &subj, &s.bytes).unwrap_err();
+    let err = w
+        .opener("gjovik")
+        .open(&w.dir(), &subj, &s.bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::ExpiredKey { .. }), "{err}");
     // and a revoked key cannot seal either
     let e = seal::seal(
@@ -307,36 +394,55 @@ fn subject_duplicate_label_and_expiry_errors() {
     let op = w.opener("gjovik");
 
     // wrong sender token in the subject
-    let err = op.open(&dir, "varde.v1.lillehammer.org.gjovik.advisory", &s.bytes).unwrap_err();
+    let err = op
+        .open(&dir, "varde.v1.lillehammer.org.gjovik.advisory", &s.bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::SubjectMismatch { .. }), "{err}");
     // a subject the audience does not route to
-    let err = op.open(&dir, "varde.v1.kcsirt.group.admin.advisory", &s.bytes).unwrap_err();
+    let err = op
+        .open(&dir, "varde.v1.kcsirt.group.admin.advisory", &s.bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::SubjectMismatch { .. }), "{err}");
 
     // duplicate id
     op.open(&dir, &s.subjects()[0], &s.bytes).unwrap();
     let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
-    assert!(matches!(err, OpenError::Duplicate { id } if id == s.id()), "{err}");
+    assert!(
+        matches!(err, OpenError::Duplicate { id } if id == s.id()),
+        "{err}"
+    );
 
     // label/audience mismatch, validly signed by the real sender
     let kc = w.s.identity("kcsirt");
-    let mut h: Header = serde_json::from_slice(varde_bus::envelope::parse(&s.bytes).unwrap().header).unwrap();
+    let mut h: Header =
+        serde_json::from_slice(varde_bus::envelope::parse(&s.bytes).unwrap().header).unwrap();
     h.id = uuid::Uuid::now_v7();
     h.label = Tlp::Red;
     let forged = seal::assemble_unchecked(&kc, &h, &[], b"x", true);
     let err = op.open(&dir, &s.subjects()[0], &forged).unwrap_err();
-    assert!(matches!(err, OpenError::LabelAudience(AudienceError::RedNeedsPeople)), "{err}");
+    assert!(
+        matches!(err, OpenError::LabelAudience(AudienceError::RedNeedsPeople)),
+        "{err}"
+    );
 
     // wrapped to a key outside the audience (sender bug or leak)
-    let s3 = w.seal_as("kcsirt", Draft::new(&alert(), Tlp::Amber, Audience::orgs([org("lillehammer")])));
+    let s3 = w.seal_as(
+        "kcsirt",
+        Draft::new(&alert(), Tlp::Amber, Audience::orgs([org("lillehammer")])),
+    );
     let f3 = varde_bus::envelope::parse(&s3.bytes).unwrap();
     let mut h3: Header = serde_json::from_slice(f3.header).unwrap();
     h3.audience = Audience::orgs([org("gjovik")]);
     let leak: Vec<_> = f3.wraps.iter().map(|(k, w)| (*k, w.to_vec())).collect();
     let forged = seal::assemble_unchecked(&kc, &h3, &leak, f3.body, true);
-    let err = op.open(&dir, "varde.v1.kcsirt.org.gjovik.alert", &forged).unwrap_err();
+    let err = op
+        .open(&dir, "varde.v1.kcsirt.org.gjovik.alert", &forged)
+        .unwrap_err();
     assert!(
-        matches!(err, OpenError::LabelAudience(AudienceError::WrappedOutsideAudience(_))),
+        matches!(
+            err,
+            OpenError::LabelAudience(AudienceError::WrappedOutsideAudience(_))
+        ),
         "{err}"
     );
 
@@ -362,13 +468,21 @@ fn size_and_payload_errors() {
     let e = seal::seal(
         &w.s.identity("kcsirt"),
         &dir,
-        Draft::raw(Kind::Chat, Tlp::Amber, Audience::orgs([org("gjovik")]), big.clone()),
+        Draft::raw(
+            Kind::Chat,
+            Tlp::Amber,
+            Audience::orgs([org("gjovik")]),
+            big.clone(),
+        ),
     )
     .unwrap_err();
     assert!(matches!(e, seal::SealError::Oversized { .. }), "{e}");
     let mut huge = amber_to_gjovik(&w).bytes.to_vec();
     huge.resize((1 << 20) + 1, 0);
-    assert!(matches!(op.open(&dir, subj, &huge), Err(OpenError::Oversized { .. })));
+    assert!(matches!(
+        op.open(&dir, subj, &huge),
+        Err(OpenError::Oversized { .. })
+    ));
 
     // > 2,000 recipients: refused by the framing before any crypto
     let mut b = Vec::new();
@@ -379,7 +493,14 @@ fn size_and_payload_errors() {
             (varde_schemas::KeyId(k), vec![0u8; 1])
         })
         .collect();
-    varde_bus::envelope::write_signed(&mut b, true, w.s.identity("kcsirt").key_id, b"{}", &fake, b"");
+    varde_bus::envelope::write_signed(
+        &mut b,
+        true,
+        w.s.identity("kcsirt").key_id,
+        b"{}",
+        &fake,
+        b"",
+    );
     b.extend_from_slice(&[0u8; 64]);
     assert!(matches!(
         op.open(&dir, subj, &b),
@@ -389,11 +510,19 @@ fn size_and_payload_errors() {
     // invalid UTF-8 and deeply nested JSON inside a validly sealed payload
     for (what, payload) in [
         ("invalid utf-8", b"{\"text\":\"\xff\xfe\xfd\"}".to_vec()),
-        ("deep nesting", format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()),
+        (
+            "deep nesting",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+        ),
     ] {
         let s = w.seal_as(
             "kcsirt",
-            Draft::raw(Kind::Chat, Tlp::Amber, Audience::orgs([org("gjovik")]), payload),
+            Draft::raw(
+                Kind::Chat,
+                Tlp::Amber,
+                Audience::orgs([org("gjovik")]),
+                payload,
+            ),
         );
         let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
         assert!(matches!(err, OpenError::Payload(_)), "{what}: {err}");
@@ -403,10 +532,23 @@ fn size_and_payload_errors() {
     let many = serde_json::json!({"indicators": (0..5001).map(|i| serde_json::json!({"type":"asn","value":format!("AS{i}")})).collect::<Vec<_>>()});
     let s = w.seal_as(
         "kcsirt",
-        Draft::raw(Kind::Indicator, Tlp::Amber, Audience::orgs([org("gjovik")]), many.to_string().into_bytes()),
+        Draft::raw(
+            Kind::Indicator,
+            Tlp::Amber,
+            Audience::orgs([org("gjovik")]),
+            many.to_string().into_bytes(),
+        ),
     );
     let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
-    assert!(matches!(err, OpenError::Payload(varde_schemas::payload::PayloadError::TooManyIndicators { count: 5001 })), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpenError::Payload(varde_schemas::payload::PayloadError::TooManyIndicators {
+                count: 5001
+            })
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -427,16 +569,24 @@ fn multi_target_audience_publishes_identical_bytes_per_subject() {
     );
     assert_eq!(
         s.subjects(),
-        ["varde.v1.kcsirt.group.health.advisory", "varde.v1.kcsirt.org.gjovik.advisory"]
+        [
+            "varde.v1.kcsirt.group.health.advisory",
+            "varde.v1.kcsirt.org.gjovik.advisory"
+        ]
     );
     assert_eq!(s.msg_id(0), s.id().to_string());
     assert_eq!(s.msg_id(1), format!("{}.1", s.id()));
     // lillehammer is in health, gjovik is named; both open the same bytes
-    w.opener("lillehammer").open(&dir, &s.subjects()[0], &s.bytes).unwrap();
-    w.opener("gjovik").open(&dir, &s.subjects()[1], &s.bytes).unwrap();
+    w.opener("lillehammer")
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap();
+    w.opener("gjovik")
+        .open(&dir, &s.subjects()[1], &s.bytes)
+        .unwrap();
     // innlandet-fk is neither
     assert!(matches!(
-        w.opener("innlandet-fk").open(&dir, &s.subjects()[0], &s.bytes),
+        w.opener("innlandet-fk")
+            .open(&dir, &s.subjects()[0], &s.bytes),
         Err(OpenError::NotARecipient { .. })
     ));
 }

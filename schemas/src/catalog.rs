@@ -19,7 +19,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("notification", schema_of::<payload::Notification>()),
         ("header", schema_of::<header::Header>()),
         ("directory", schema_of::<directory::Directory>()),
-        ("signed-directory", schema_of::<directory::SignedDirectory>()),
+        (
+            "signed-directory",
+            schema_of::<directory::SignedDirectory>(),
+        ),
     ]
 }
 

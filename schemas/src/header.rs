@@ -13,7 +13,9 @@ use crate::ids::{GroupId, KeyId, OrgId};
 use crate::tlp::Tlp;
 
 /// Message kinds; the last token of every subject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Indicator,
@@ -59,7 +61,9 @@ impl fmt::Display for Kind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a message kind (indicator, advisory, alert, sighting, ack, chat, incident, notification)")]
+#[error(
+    "`{0}` is not a message kind (indicator, advisory, alert, sighting, ack, chat, incident, notification)"
+)]
 pub struct UnknownKind(pub String);
 
 impl FromStr for Kind {

@@ -181,16 +181,7 @@ mod tests {
         assert!(OrgId::new("innlandet-fk").is_ok());
         assert!(OrgId::new("k1").is_ok());
         for bad in [
-            "",
-            "Gjovik",
-            "gjøvik",
-            "a.b",
-            "a*",
-            ">",
-            "-a",
-            "a-",
-            "a b",
-            "../x",
+            "", "Gjovik", "gjøvik", "a.b", "a*", ">", "-a", "a-", "a b", "../x",
         ] {
             assert!(OrgId::new(bad).is_err(), "{bad}");
         }

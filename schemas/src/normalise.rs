@@ -199,8 +199,8 @@ fn url(v: &str, original: &str) -> Result<String, NormaliseError> {
     } else {
         format!("http://{v}")
     };
-    let mut u = url::Url::parse(&with_scheme)
-        .map_err(|_| invalid(kind, original, "not a valid URL"))?;
+    let mut u =
+        url::Url::parse(&with_scheme).map_err(|_| invalid(kind, original, "not a valid URL"))?;
     if !matches!(u.scheme(), "http" | "https" | "ftp" | "ftps" | "ws" | "wss") {
         return Err(invalid(kind, original, "unsupported URL scheme"));
     }
@@ -281,7 +281,10 @@ mod tests {
         );
         assert_eq!(n(Url, "evil.example.com/x"), "http://evil.example.com/x");
         assert_eq!(n(Email, "Phish@Evil.Example.com"), "phish@evil.example.com");
-        assert_eq!(n(Md5, "D41D8CD98F00B204E9800998ECF8427E"), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            n(Md5, "D41D8CD98F00B204E9800998ECF8427E"),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         assert_eq!(n(Cve, "cve-2024-3400"), "CVE-2024-3400");
         assert_eq!(n(Asn, "as64500"), "AS64500");
         assert_eq!(n(Asn, "64500"), "AS64500");

@@ -3,6 +3,8 @@
 //!
 //! Regenerate after changing a type: `VARDE_BLESS=1 cargo test -p varde-schemas`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use varde_schemas::{Header, Kind, Payload, catalog, directory::Directory};
@@ -40,7 +42,12 @@ fn every_example_validates_and_parses() {
         let path = root().join("examples").join(format!("{name}.json"));
         let Ok(text) = std::fs::read_to_string(&path) else {
             // signed-directory has no hand-written example: it needs real signatures
-            assert_eq!(name, "signed-directory", "missing example {}", path.display());
+            assert_eq!(
+                name,
+                "signed-directory",
+                "missing example {}",
+                path.display()
+            );
             continue;
         };
         let instance: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -11,6 +11,7 @@
 //! Server output goes to a log file in the server's temp dir; startup errors
 //! quote its last lines. Set `VARDE_KEEP_TEST_DIRS=1` to keep the temp dirs.
 
+pub mod fixture;
 mod matrix;
 mod nats;
 mod ports;
@@ -18,6 +19,7 @@ mod process;
 mod synapse;
 mod venv;
 
+pub use fixture::{BusFixture, drain, workspace_bin};
 pub use matrix::{MatrixError, MatrixUser};
 pub use nats::NatsServer;
 pub use ports::{free_port, try_free_port};

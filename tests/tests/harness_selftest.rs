@@ -1,6 +1,8 @@
 //! Self-test of the harness: the servers really start, answer, keep their
 //! data across restarts, and go away on drop.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
-use varde_schemas::directory::{Constituency, Directory, Group, Matrix, Org, OrgKind, STANDARD_GROUPS};
+use varde_schemas::directory::{
+    Constituency, Directory, Group, Matrix, Org, OrgKind, STANDARD_GROUPS,
+};
 use varde_schemas::{GroupId, KeyId, OrgId};
 
 use super::keygen::Card;
@@ -133,8 +135,10 @@ impl From<Kind> for OrgKind {
 }
 
 fn read_draft(path: &Path) -> anyhow::Result<Directory> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a draft directory", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a draft directory", path.display()))
 }
 
 fn write_draft(path: &Path, d: &Directory) -> anyhow::Result<()> {
@@ -156,7 +160,10 @@ pub async fn run(c: Command, config: &Path) -> anyhow::Result<()> {
     match c {
         Command::RootKeygen { out } => {
             let sk = keys::generate_signing_key();
-            keys::write_private(&out, keys::signing_key_file(&sk, "varde directory ROOT key: keep offline").as_bytes())?;
+            keys::write_private(
+                &out,
+                keys::signing_key_file(&sk, "varde directory ROOT key: keep offline").as_bytes(),
+            )?;
             println!("root key written to {} (0600)", out.display());
             println!("pin this in every configuration under directory.root_keys:");
             println!("{}", keys::encode_verifying_key(&sk.verifying_key()));
@@ -244,20 +251,22 @@ pub async fn run(c: Command, config: &Path) -> anyhow::Result<()> {
             not_after,
         } => {
             let mut d = read_draft(&file)?;
-            let text = std::fs::read_to_string(&card).with_context(|| format!("reading {}", card.display()))?;
-            let Card { org, mut key } =
-                serde_json::from_str(&text).with_context(|| format!("{} is not a public card", card.display()))?;
+            let text = std::fs::read_to_string(&card)
+                .with_context(|| format!("reading {}", card.display()))?;
+            let Card { org, mut key } = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a public card", card.display()))?;
             keys::parse_recipient(&key.age)?;
             keys::parse_verifying_key(&key.ed25519)?;
             if keys::key_id_of(&key.age) != key.id {
-                bail!("card {}: key id does not match its age recipient", card.display());
+                bail!(
+                    "card {}: key id does not match its age recipient",
+                    card.display()
+                );
             }
             key.not_after = not_after.or(key.not_after);
-            let o = d
-                .orgs
-                .iter_mut()
-                .find(|o| o.id == org)
-                .with_context(|| format!("org `{org}` is not in {}; add-org first", file.display()))?;
+            let o = d.orgs.iter_mut().find(|o| o.id == org).with_context(|| {
+                format!("org `{org}` is not in {}; add-org first", file.display())
+            })?;
             o.keys.retain(|k| k.id != key.id);
             let id = key.id;
             o.keys.push(key);
@@ -307,7 +316,8 @@ pub async fn run(c: Command, config: &Path) -> anyhow::Result<()> {
         }
         Command::Verify { file, roots } => {
             let roots = roots_from(&roots, config)?;
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let v = dirlib::verify(&bytes, &roots)?;
             println!(
                 "OK: directory version {}, {} orgs, {} keys, issued {}{}",
@@ -315,11 +325,15 @@ pub async fn run(c: Command, config: &Path) -> anyhow::Result<()> {
                 v.orgs().len(),
                 v.keys().count(),
                 v.doc.issued,
-                v.doc.expires.map(|e| format!(", expires {e}")).unwrap_or_default()
+                v.doc
+                    .expires
+                    .map(|e| format!(", expires {e}"))
+                    .unwrap_or_default()
             );
         }
         Command::Show { file, roots } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             if let Ok(d) = serde_json::from_slice::<Directory>(&bytes) {
                 println!("UNSIGNED DRAFT {}", file.display());
                 show(&d);
@@ -333,11 +347,15 @@ pub async fn run(c: Command, config: &Path) -> anyhow::Result<()> {
         Command::Push { file } => {
             let settings: Loaded<Settings> = Loaded::read(config)?;
             let roots = settings.roots()?;
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let client = settings.nats().connect().await?;
             let js = crate::transport::jetstream(client);
             let v = crate::directory_kv::push(&js, &bytes, &roots).await?;
-            println!("directory version {v} pushed to KV bucket {}", crate::transport::DIRECTORY_BUCKET);
+            println!(
+                "directory version {v} pushed to KV bucket {}",
+                crate::transport::DIRECTORY_BUCKET
+            );
         }
     }
     Ok(())
@@ -348,11 +366,23 @@ fn show(d: &Directory) {
         "version {}  issued {}  expires {}  csirt {}",
         d.version,
         d.issued,
-        d.expires.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
+        d.expires
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "never".into()),
         d.csirt
     );
-    println!("groups: {}", d.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>().join(", "));
-    println!("{:<16} {:<14} {:<30} {:>4} {:>6}  groups", "org", "kind", "name", "keys", "cidrs");
+    println!(
+        "groups: {}",
+        d.groups
+            .iter()
+            .map(|g| g.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "{:<16} {:<14} {:<30} {:>4} {:>6}  groups",
+        "org", "kind", "name", "keys", "cidrs"
+    );
     for o in &d.orgs {
         println!(
             "{:<16} {:<14} {:<30} {:>4} {:>6}  {}",
@@ -361,7 +391,11 @@ fn show(d: &Directory) {
             o.name.chars().take(30).collect::<String>(),
             o.keys.len(),
             o.constituency.cidrs.len(),
-            o.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(",")
+            o.groups
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         for k in &o.keys {
             let state = match (k.revoked, k.not_after) {

@@ -47,7 +47,10 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!("signature  valid (key {} of `{}`)", v.framed.signer, v.header.sender.org);
+        println!(
+            "signature  valid (key {} of `{}`)",
+            v.framed.signer, v.header.sender.org
+        );
         println!("id         {}", v.header.id);
         println!("kind       {}", v.header.kind);
         println!("label      {}", v.header.label);
@@ -56,8 +59,20 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
         if let Some(e) = v.header.expires {
             println!("expires    {e}");
         }
-        println!("size       {} bytes, body {} bytes", bytes.len(), v.framed.body.len());
-        println!("recipients {} key(s){}", wraps.len(), if wraps.is_empty() { String::new() } else { format!(": {}", wraps.join(" ")) });
+        println!(
+            "size       {} bytes, body {} bytes",
+            bytes.len(),
+            v.framed.body.len()
+        );
+        println!(
+            "recipients {} key(s){}",
+            wraps.len(),
+            if wraps.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", wraps.join(" "))
+            }
+        );
     }
     Ok(())
 }

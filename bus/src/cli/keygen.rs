@@ -80,8 +80,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     keys::write_private(
         &sign_path,
-        keys::signing_key_file(&id.signing, &format!("varde signing key, org {org}, key {}", id.key_id))
-            .as_bytes(),
+        keys::signing_key_file(
+            &id.signing,
+            &format!("varde signing key, org {org}, key {}", id.key_id),
+        )
+        .as_bytes(),
     )?;
     let mut key = id.public_key(role, a.name.clone());
     key.matrix_user = a.matrix_user.clone();
@@ -98,7 +101,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("key id       {}", id.key_id);
     println!("age identity {age_shown} (0600)");
     println!("signing key  {} (0600)", sign_path.display());
-    println!("public card  {} (send this to the CSIRT)", card_path.display());
+    println!(
+        "public card  {} (send this to the CSIRT)",
+        card_path.display()
+    );
     Ok(())
 }
 
@@ -106,7 +112,13 @@ fn file_stem(org: &OrgId, role: Role, name: Option<&str>) -> String {
     let role = format!("{role:?}").to_lowercase();
     let name: Option<String> = name.map(|n| {
         n.chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect()
     });
     match name {

@@ -27,7 +27,13 @@ use crate::settings::{Loaded, Settings};
 )]
 pub struct Cli {
     /// Configuration file (TOML); `VARDE_…` environment variables override it.
-    #[arg(long, short, global = true, env = "VARDE_CONFIG", default_value = "varde.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "VARDE_CONFIG",
+        default_value = "varde.toml"
+    )]
     pub config: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
@@ -72,7 +78,10 @@ pub enum BusCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init(cli.log_format == "json", "warn,varde_bus=info");
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("varde: cannot start the async runtime: {e}");
@@ -152,10 +161,16 @@ pub fn check_identity_registered(dir: &DirectoryHandle, id: &Identity) -> anyhow
     }
     match k.unusable(jiff::Timestamp::now()) {
         Some(crate::directory::KeyState::Revoked(at)) => {
-            anyhow::bail!("key {} of `{org}` was revoked at {at}; generate a new key", id.key_id)
+            anyhow::bail!(
+                "key {} of `{org}` was revoked at {at}; generate a new key",
+                id.key_id
+            )
         }
         Some(crate::directory::KeyState::Expired(at)) => {
-            anyhow::bail!("key {} of `{org}` expired at {at}; generate a new key", id.key_id)
+            anyhow::bail!(
+                "key {} of `{org}` expired at {at}; generate a new key",
+                id.key_id
+            )
         }
         None => Ok(()),
     }
@@ -181,7 +196,11 @@ async fn bus_init(config: &Path, replicas: Option<usize>) -> anyhow::Result<()> 
             "ok"
         },
         crate::transport::DIRECTORY_BUCKET,
-        if report.bucket_created { "created" } else { "ok" }
+        if report.bucket_created {
+            "created"
+        } else {
+            "ok"
+        }
     );
     Ok(())
 }

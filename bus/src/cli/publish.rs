@@ -171,11 +171,14 @@ pub enum IncidentActionArg {
 fn read_json(path: &Path, kind: Kind) -> anyhow::Result<Payload> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut bytes).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
     } else {
         bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     }
-    Payload::from_json(kind, &bytes).with_context(|| format!("{} is not a {kind} payload", path.display()))
+    Payload::from_json(kind, &bytes)
+        .with_context(|| format!("{} is not a {kind} payload", path.display()))
 }
 
 fn need<T>(v: Option<T>, flag: &str, kind: &str) -> anyhow::Result<T> {
@@ -185,11 +188,13 @@ fn need<T>(v: Option<T>, flag: &str, kind: &str) -> anyhow::Result<T> {
 fn parse_value(v: &str, kind: Option<IndicatorType>) -> anyhow::Result<Indicator> {
     let (t, value) = match (kind, v.split_once(':')) {
         (Some(t), _) => (t, v),
-        (None, Some((t, rest))) if t.parse::<IndicatorType>().is_ok() => {
-            (t.parse::<IndicatorType>().map_err(anyhow::Error::msg)?, rest)
-        }
+        (None, Some((t, rest))) if t.parse::<IndicatorType>().is_ok() => (
+            t.parse::<IndicatorType>().map_err(anyhow::Error::msg)?,
+            rest,
+        ),
         _ => (
-            IndicatorType::guess(v).with_context(|| format!("cannot tell the type of `{v}`; write type:value"))?,
+            IndicatorType::guess(v)
+                .with_context(|| format!("cannot tell the type of `{v}`; write type:value"))?,
             v,
         ),
     };
@@ -197,7 +202,11 @@ fn parse_value(v: &str, kind: Option<IndicatorType>) -> anyhow::Result<Indicator
 }
 
 /// Builds the payload and the default audience for the kind.
-fn build(k: KindArgs, me: &OrgId, csirt: &OrgId) -> anyhow::Result<(Payload, AudienceArgs, Audience)> {
+fn build(
+    k: KindArgs,
+    me: &OrgId,
+    csirt: &OrgId,
+) -> anyhow::Result<(Payload, AudienceArgs, Audience)> {
     Ok(match k {
         KindArgs::Advisory {
             a,
@@ -237,11 +246,13 @@ fn build(k: KindArgs, me: &OrgId, csirt: &OrgId) -> anyhow::Result<(Payload, Aud
                         .map(|p| {
                             let mut it = p.splitn(3, ':');
                             match (it.next(), it.next()) {
-                                (Some(v), Some(pr)) if !v.is_empty() && !pr.is_empty() => Ok(Product {
-                                    vendor: v.trim().into(),
-                                    product: pr.trim().into(),
-                                    versions: it.next().map(|s| s.trim().to_string()),
-                                }),
+                                (Some(v), Some(pr)) if !v.is_empty() && !pr.is_empty() => {
+                                    Ok(Product {
+                                        vendor: v.trim().into(),
+                                        product: pr.trim().into(),
+                                        versions: it.next().map(|s| s.trim().to_string()),
+                                    })
+                                }
                                 _ => bail!("--product `{p}`: expected vendor:product[:versions]"),
                             }
                         })
@@ -303,7 +314,12 @@ fn build(k: KindArgs, me: &OrgId, csirt: &OrgId) -> anyhow::Result<(Payload, Aud
             };
             (p, a, Audience::default())
         }
-        KindArgs::Sighting { a, value, kind, note } => {
+        KindArgs::Sighting {
+            a,
+            value,
+            kind,
+            note,
+        } => {
             let p = match &a.file {
                 Some(f) => read_json(f, Kind::Sighting)?,
                 None => {
@@ -324,7 +340,11 @@ fn build(k: KindArgs, me: &OrgId, csirt: &OrgId) -> anyhow::Result<(Payload, Aud
             // Sightings go to the CSIRT hub, which aggregates them.
             (p, a, Audience::orgs([csirt.clone()]))
         }
-        KindArgs::Chat { a, text, conversation } => {
+        KindArgs::Chat {
+            a,
+            text,
+            conversation,
+        } => {
             let p = match &a.file {
                 Some(f) => read_json(f, Kind::Chat)?,
                 None => Payload::Chat(Chat {
@@ -345,7 +365,12 @@ fn build(k: KindArgs, me: &OrgId, csirt: &OrgId) -> anyhow::Result<(Payload, Aud
             };
             (p, a, Audience::default())
         }
-        KindArgs::Ack { a, of, sender, note } => {
+        KindArgs::Ack {
+            a,
+            of,
+            sender,
+            note,
+        } => {
             let p = match &a.file {
                 Some(f) => read_json(f, Kind::Ack)?,
                 None => Payload::Ack(Ack {

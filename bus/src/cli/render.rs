@@ -12,7 +12,10 @@ pub fn badge(t: Tlp, colour: bool) -> String {
         return format!("[{}]", t.as_str());
     }
     let (r, g, b) = t.colour_rgb();
-    text.truecolor(r, g, b).on_truecolor(0, 0, 0).bold().to_string()
+    text.truecolor(r, g, b)
+        .on_truecolor(0, 0, 0)
+        .bold()
+        .to_string()
 }
 
 pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
@@ -38,7 +41,17 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
                 let prods: Vec<String> = a
                     .affected
                     .iter()
-                    .map(|p| format!("{} {}{}", p.vendor, p.product, p.versions.as_deref().map(|v| format!(" ({v})")).unwrap_or_default()))
+                    .map(|p| {
+                        format!(
+                            "{} {}{}",
+                            p.vendor,
+                            p.product,
+                            p.versions
+                                .as_deref()
+                                .map(|v| format!(" ({v})"))
+                                .unwrap_or_default()
+                        )
+                    })
                     .collect();
                 s += &format!("\n  Affected: {}", prods.join("; "));
             }
@@ -65,7 +78,10 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
             let mut s = format!(
                 "  {} indicators{}",
                 b.indicators.len(),
-                b.source.as_deref().map(|x| format!(" from {x}")).unwrap_or_default()
+                b.source
+                    .as_deref()
+                    .map(|x| format!(" from {x}"))
+                    .unwrap_or_default()
             );
             for i in b.indicators.iter().take(10) {
                 s += &format!("\n  {:<8} {}", i.kind, i.value);
@@ -85,18 +101,23 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
                 x.kind,
                 x.value,
                 x.seen_at,
-                x.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+                x.note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
             ),
         },
         Payload::Ack(a) => format!(
             "  acknowledged {}{}{}",
             a.of,
-            a.by
-                .as_ref()
+            a.by.as_ref()
                 .and_then(|p| p.display_name.clone().or(p.matrix_user.clone()))
                 .map(|n| format!(" by {n}"))
                 .unwrap_or_default(),
-            a.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+            a.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
         ),
         Payload::Chat(c) => format!(
             "  [{}] {}: {}",
@@ -105,7 +126,12 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
                 .display_name
                 .clone()
                 .or(c.author.matrix_user.clone())
-                .unwrap_or_else(|| c.author.org.as_ref().map(|o| o.to_string()).unwrap_or_default()),
+                .unwrap_or_else(|| c
+                    .author
+                    .org
+                    .as_ref()
+                    .map(|o| o.to_string())
+                    .unwrap_or_default()),
             c.text
         ),
         Payload::Incident(i) => format!(
@@ -117,11 +143,19 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
                 IncidentAction::Close => "closed",
             },
             i.title,
-            i.text.as_deref().map(|t| format!("\n  {t}")).unwrap_or_default()
+            i.text
+                .as_deref()
+                .map(|t| format!("\n  {t}"))
+                .unwrap_or_default()
         ),
         Payload::Notification(n) => format!(
             "  {} {} matched your {:?} {} (source {})\n  {}",
-            n.indicator.kind, n.indicator.value, n.matched.kind, n.matched.value, n.source, n.message
+            n.indicator.kind,
+            n.indicator.value,
+            n.matched.kind,
+            n.matched.value,
+            n.source,
+            n.message
         ),
     };
     format!("{head}\n{body}")

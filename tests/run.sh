@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole Varde test suite: unit tests, integration tests against real
+# nats-server and Synapse processes (started per test on free loopback
+# ports by the harness in tests/src), and a quick run of the benchmarks.
+# This is the README's test command, and what .ci/run calls.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Pinned servers and tools in .venv/ (no-op when present).
+deploy/dev/venv.sh
+
+# The reference age CLI (Debian package) for the interoperability tests.
+if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "tests/run.sh: installing Debian's age package" >&2
+    apt-get install -y -qq age >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq age >/dev/null; }
+  else
+    echo "tests/run.sh: the reference age CLI is missing; install it (apt-get install age)" >&2
+    exit 1
+  fi
+fi
+
+# Binaries first: CLI tests run target/debug/varde and varde-bridge.
+cargo build --workspace --bins
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --profile ci
+  # nextest does not run doctests
+  cargo test --workspace --doc
+else
+  cargo test --workspace
+fi
+
+# Benchmarks are figures, never assertions: a quick run proves they work.
+echo "== varde bench --quick"
+target/debug/varde bench --quick

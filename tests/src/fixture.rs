@@ -1,0 +1,136 @@
+//! A bus ready for tests: a real nats-server with the `VARDE` stream and
+//! directory bucket, a synthetic directory with every private key, and
+//! helpers to publish and to drain inboxes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use varde_bus::directory::DirectoryHandle;
+use varde_bus::inbox::{Delivery, Inbox, InboxConfig};
+use varde_bus::keys::Identity;
+use varde_bus::seal::{self, Draft, Opener, Sealed};
+use varde_bus::synthetic::Synthetic;
+use varde_bus::transport::{self, NatsSettings, StreamSettings};
+
+use crate::NatsServer;
+
+pub struct BusFixture {
+    pub nats: NatsServer,
+    pub client: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    pub world: Synthetic,
+    pub handle: DirectoryHandle,
+}
+
+impl BusFixture {
+    /// The demo directory (kcsirt, gjovik, lillehammer, innlandet-fk).
+    pub async fn start() -> Result<BusFixture> {
+        Self::with(Synthetic::demo()).await
+    }
+
+    pub async fn with(world: Synthetic) -> Result<BusFixture> {
+        let nats = NatsServer::start().await?;
+        let client = NatsSettings::with_url(nats.url()).connect().await?;
+        let js = transport::jetstream(client.clone());
+        transport::init(&js, &StreamSettings::default()).await?;
+        let handle = world.handle()?;
+        varde_bus::directory_kv::push(&js, &world.signed()?, &[world.root.verifying_key()])
+            .await
+            .context("pushing the directory to KV")?;
+        Ok(BusFixture {
+            nats,
+            client,
+            js,
+            world,
+            handle,
+        })
+    }
+
+    pub fn identity(&self, org: &str) -> Arc<Identity> {
+        self.world.identity(org)
+    }
+
+    pub async fn publish(&self, sender: &Identity, draft: Draft) -> Result<Sealed> {
+        let sealed = seal::seal(sender, &self.handle.current(), draft)?;
+        transport::publish(&self.js, &sealed).await?;
+        Ok(sealed)
+    }
+
+    /// A durable inbox for `who`, reading everything its org may read.
+    pub async fn inbox(&self, who: Arc<Identity>, durable: &str) -> Result<Inbox> {
+        self.inbox_with(who, durable, |_| {}).await
+    }
+
+    /// Like `inbox`, with the consumer settings adjusted by `tune`.
+    pub async fn inbox_with(
+        &self,
+        who: Arc<Identity>,
+        durable: &str,
+        tune: impl FnOnce(&mut InboxConfig),
+    ) -> Result<Inbox> {
+        let filters = varde_bus::subject::readable_filters(&self.handle.current(), &who.org);
+        let mut cfg = InboxConfig::durable(durable, filters);
+        tune(&mut cfg);
+        Ok(Inbox::open(
+            &self.js,
+            &cfg,
+            Arc::new(Opener::new(who)),
+            self.handle.clone(),
+        )
+        .await?)
+    }
+
+    /// Re-signs the (changed) directory with a higher version and makes it
+    /// current here and in the KV bucket.
+    pub async fn republish_directory(&mut self) -> Result<()> {
+        self.world.bump();
+        let signed = self.world.signed()?;
+        self.handle.offer(&signed)?;
+        varde_bus::directory_kv::push(&self.js, &signed, &[self.world.root.verifying_key()])
+            .await?;
+        Ok(())
+    }
+}
+
+/// Reads from `inbox` until it has been quiet for `idle`, acking each.
+pub async fn drain(inbox: &mut Inbox, idle: Duration) -> Result<Vec<Delivery>> {
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, inbox.next()).await {
+            Err(_) => return Ok(out),
+            Ok(None) => return Ok(out),
+            Ok(Some(d)) => {
+                let d = d?;
+                d.ack_confirmed().await?;
+                out.push(d);
+            }
+        }
+    }
+}
+
+/// Path of a binary built from this workspace (`varde`, `varde-bridge`),
+/// next to the test executable's `deps/` directory.
+pub fn workspace_bin(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .context("test executable has no parent directory")?;
+    let p = dir.join(name);
+    if p.exists() {
+        Ok(p)
+    } else {
+        anyhow::bail!(
+            "{} not built; run the suite with `cargo test --workspace` (or `cargo build --bins` first)",
+            p.display()
+        )
+    }
+}
