@@ -62,6 +62,10 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
     // within this run duplicates (multi-subject copies) are still folded.
     let opener = Arc::new(Opener::new(s.identity.clone()));
     let mut inbox = Inbox::open(&s.js, &cfg, opener, s.directory.clone()).await?;
+    if a.follow && s.settings.value.directory.watch {
+        // A long-running tail adopts directory updates like any service.
+        tokio::spawn(crate::directory_kv::watch(s.js.clone(), s.directory.clone()));
+    }
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stats = inbox.stats();
     if !a.follow && stats.pending.load(std::sync::atomic::Ordering::Relaxed) == 0 {
