@@ -171,11 +171,18 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Delivery {
+    async fn reply(&self, kind: AckKind, what: &str) -> Result<(), InboxError> {
+        self.msg
+            .ack_with(kind)
+            .await
+            .map_err(|e| InboxError::Receive {
+                name: what.into(),
+                detail: e.to_string(),
+            })
+    }
+
     pub async fn ack(&self) -> Result<(), InboxError> {
-        self.msg.ack().await.map_err(|e| InboxError::Receive {
-            name: "ack".into(),
-            detail: e.to_string(),
-        })
+        self.reply(AckKind::Ack, "ack").await
     }
 
     /// Double ack: waits until the broker confirmed the ack, for callers
@@ -192,34 +199,16 @@ impl Delivery {
 
     /// Asks for redelivery after `delay`.
     pub async fn nak(&self, delay: Duration) -> Result<(), InboxError> {
-        self.msg
-            .ack_with(AckKind::Nak(Some(delay)))
-            .await
-            .map_err(|e| InboxError::Receive {
-                name: "nak".into(),
-                detail: e.to_string(),
-            })
+        self.reply(AckKind::Nak(Some(delay)), "nak").await
     }
 
     /// Tells the broker we are still working on it (resets ack_wait).
     pub async fn in_progress(&self) -> Result<(), InboxError> {
-        self.msg
-            .ack_with(AckKind::Progress)
-            .await
-            .map_err(|e| InboxError::Receive {
-                name: "progress".into(),
-                detail: e.to_string(),
-            })
+        self.reply(AckKind::Progress, "progress").await
     }
 
     pub async fn term(&self) -> Result<(), InboxError> {
-        self.msg
-            .ack_with(AckKind::Term)
-            .await
-            .map_err(|e| InboxError::Receive {
-                name: "term".into(),
-                detail: e.to_string(),
-            })
+        self.reply(AckKind::Term, "term").await
     }
 }
 
