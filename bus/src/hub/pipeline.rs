@@ -267,15 +267,17 @@ impl Sink for Pipeline<'_> {
             *self.summary.by_warninglist.entry(list.to_string()).or_default() += 1;
             return;
         }
-        if broadcast(c.label, &self.amber_groups).is_none() {
+        // Batches are keyed by the label they go out under, so CLEAR and
+        // GREEN input share one GREEN envelope.
+        let Some((out_label, _)) = broadcast(c.label, &self.amber_groups) else {
             self.summary.withheld += 1;
             return;
-        }
+        };
         if !self.first_time(dedup::key(ind.kind, &ind.value)) {
             return;
         }
         self.summary.accepted += 1;
-        self.batch(c.label, ind);
+        self.batch(out_label, ind);
     }
 
     fn advisory(&mut self, a: Advisory, label: Tlp, _location: LocFn<'_>) {

@@ -35,7 +35,7 @@ fn attribute(event: &str, n: usize, i: &Indicator, ts: &str) -> Value {
         "type": t,
         "category": cat,
         "value": i.value,
-        "to_ids": i.kind != IndicatorType::Cve,
+        "to_ids": true,
         "timestamp": ts,
         "comment": i.comment.clone().unwrap_or_default(),
     });

@@ -15,7 +15,6 @@ pub mod stix;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use varde_schemas::Tlp;
 use varde_schemas::payload::IndicatorType;
@@ -160,30 +159,34 @@ async fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     Ok(buf)
 }
 
-fn http_client() -> Result<reqwest::Client, ReadError> {
-    // async-nats already brings rustls with ring; use the same provider
-    // rather than a second crypto stack.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("varde-hub/", env!("CARGO_PKG_VERSION")))
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
+async fn fetch(url: &url::Url, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let u = url.to_string();
+    // ureq is blocking; one fetch at a time, off the async threads.
+    tokio::task::spawn_blocking(move || fetch_blocking(&u, limit))
+        .await
         .map_err(|e| ReadError::Http {
-            url: String::new(),
+            url: url.to_string(),
             detail: e.to_string(),
-        })
+        })?
 }
 
-async fn fetch(url: &url::Url, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let herr = |e: reqwest::Error| ReadError::Http {
+fn fetch_blocking(url: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let herr = |e: ureq::Error| ReadError::Http {
         url: url.to_string(),
         detail: e.to_string(),
     };
-    let resp = http_client()?.get(url.clone()).send().await.map_err(herr)?;
-    if !resp.status().is_success() {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .http_status_as_error(false)
+        .user_agent(concat!("varde-hub/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut resp = agent.get(url).call().map_err(herr)?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
         return Err(ReadError::Status {
             url: url.to_string(),
-            status: resp.status().as_u16(),
+            status,
         });
     }
     let too_large = |size| ReadError::TooLarge {
@@ -191,21 +194,16 @@ async fn fetch(url: &url::Url, limit: u64) -> Result<Vec<u8>, ReadError> {
         size,
         limit,
     };
-    if let Some(len) = resp.content_length()
+    if let Some(len) = resp.body().content_length()
         && len > limit
     {
         return Err(too_large(len));
     }
-    let mut body = Vec::new();
-    let mut chunks = resp.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(herr)?;
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(too_large((body.len() + chunk.len()) as u64));
-        }
-        body.extend_from_slice(&chunk);
+    match resp.body_mut().with_config().limit(limit).read_to_vec() {
+        Ok(b) => Ok(b),
+        Err(ureq::Error::BodyExceedsLimit(n)) => Err(too_large(n.max(limit + 1))),
+        Err(e) => Err(herr(e)),
     }
-    Ok(body)
 }
 
 /// Parses a timestamp as feeds write them: RFC 3339, a bare date, or Unix
