@@ -90,7 +90,10 @@ fn write_feed(dir: &std::path::Path, values: usize, cidrs: usize) -> anyhow::Res
             let (t, v) = match r % 100 {
                 0 => {
                     let n = (rng.next() as usize) % cidrs.max(1);
-                    ("ip-dst", Ipv4Addr::from(cidr_base(n) + (rng.next() % 256) as u32).to_string())
+                    (
+                        "ip-dst",
+                        Ipv4Addr::from(cidr_base(n) + (rng.next() % 256) as u32).to_string(),
+                    )
                 }
                 1..=69 => {
                     // 1.0.0.0 - 223.255.255.255 outside the constituency block
@@ -100,16 +103,28 @@ fn write_feed(dir: &std::path::Path, values: usize, cidrs: usize) -> anyhow::Res
                     }
                     ("ip-dst", Ipv4Addr::from(a).to_string())
                 }
-                70..=84 => ("domain", format!("h{:x}.bad{}.example", rng.next() >> 40, i % 997)),
-                85..=94 => ("url", format!("http://d{}.evil.example/p/{:x}", i % 4093, rng.next())),
-                _ => ("sha256", blake3::hash(&(i as u64).to_le_bytes()).to_hex().to_string()),
+                70..=84 => (
+                    "domain",
+                    format!("h{:x}.bad{}.example", rng.next() >> 40, i % 997),
+                ),
+                85..=94 => (
+                    "url",
+                    format!("http://d{}.evil.example/p/{:x}", i % 4093, rng.next()),
+                ),
+                _ => (
+                    "sha256",
+                    blake3::hash(&(i as u64).to_le_bytes()).to_hex().to_string(),
+                ),
             };
             attrs.push(json!({"uuid": uuid::Uuid::from_u128(r as u128).to_string(), "type": t, "category": "Network activity", "value": v, "to_ids": true, "timestamp": ts}));
         }
         let tag = json!([{"name": "tlp:green"}]);
         let ev = json!({"Event": {"uuid": uuid.to_string(), "info": format!("bench event {e}"), "date": "2026-01-01", "timestamp": ts, "Tag": tag, "Attribute": attrs}});
         std::fs::write(dir.join(format!("{uuid}.json")), serde_json::to_vec(&ev)?)?;
-        manifest.insert(uuid.to_string(), json!({"info": format!("bench event {e}"), "Tag": tag, "timestamp": ts}));
+        manifest.insert(
+            uuid.to_string(),
+            json!({"info": format!("bench event {e}"), "Tag": tag, "timestamp": ts}),
+        );
     }
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&manifest)?)?;
     Ok(())
@@ -124,7 +139,12 @@ impl Sink for Count {
         self.0 += 1;
         std::hint::black_box(c.value.len());
     }
-    fn advisory(&mut self, _: varde_schemas::payload::Advisory, _: varde_schemas::Tlp, _: LocFn<'_>) {
+    fn advisory(
+        &mut self,
+        _: varde_schemas::payload::Advisory,
+        _: varde_schemas::Tlp,
+        _: LocFn<'_>,
+    ) {
         self.0 += 1;
     }
     fn invalid(&mut self, _: Location, _: String) {
@@ -161,7 +181,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let addrs: Vec<Ipv4Addr> = (0..lookups)
         .map(|i| {
             if i % 2 == 0 {
-                Ipv4Addr::from(cidr_base((rng.next() as usize) % a.cidrs.max(1)) + (rng.next() % 256) as u32)
+                Ipv4Addr::from(
+                    cidr_base((rng.next() as usize) % a.cidrs.max(1)) + (rng.next() % 256) as u32,
+                )
             } else {
                 Ipv4Addr::from(rng.next() as u32)
             }
@@ -210,7 +232,49 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         count.0 as f64 / parse_s
     );
 
-    // 4. the whole pipeline into a real nats-server
+    // 4. the bound: sealing one full community batch (5,000 indicators
+    // for every key in the directory) is most of the cost of ingest
+    let batch = varde_schemas::Payload::Indicator(varde_schemas::payload::IndicatorBatch {
+        source: Some("bench".into()),
+        description: None,
+        indicators: (0..varde_schemas::payload::MAX_INDICATORS)
+            .map(|i| varde_schemas::payload::Indicator {
+                kind: varde_schemas::payload::IndicatorType::Ipv4,
+                value: Ipv4Addr::from(0x2d00_0000u32 + i as u32).to_string(),
+                first_seen: Some(jiff::Timestamp::now()),
+                last_seen: Some(jiff::Timestamp::now()),
+                confidence: None,
+                tags: Vec::new(),
+                comment: None,
+            })
+            .collect(),
+    });
+    let kc = w.identity("kcsirt");
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        crate::seal::seal(
+            &kc,
+            &dir,
+            crate::seal::Draft::new(
+                &batch,
+                varde_schemas::Tlp::Green,
+                varde_schemas::Audience::community(),
+            ),
+        )?;
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    samples.sort_by(f64::total_cmp);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let seal_bound = varde_schemas::payload::MAX_INDICATORS as f64 / samples[1] * cores as f64;
+    println!(
+        "seal of one 5,000-indicator GREEN batch for {} keys: {:.1} ms; seal-only bound on {cores} cores {:.0} indicators/s",
+        dir.keys().count(),
+        samples[1] * 1e3,
+        seal_bound
+    );
+
+    // 5. the whole pipeline into a real nats-server
     let server = match &a.nats {
         Some(url) => BenchServer::External(url.clone()),
         None => BenchServer::start().await?,
@@ -232,13 +296,22 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let ingest_per_s = s.read as f64 / ingest_s;
     println!(
         "ingest: read {} accepted {} warninglist {} duplicates {} invalid {} routed {} notifications {} published {} envelopes in {:.2} s",
-        s.read, s.accepted, s.warninglisted, s.duplicates, s.invalid, s.routed, s.notifications, s.published, ingest_s
+        s.read,
+        s.accepted,
+        s.warninglisted,
+        s.duplicates,
+        s.invalid,
+        s.routed,
+        s.notifications,
+        s.published,
+        ingest_s
     );
     println!(
-        "ingest (read, normalise, route, warninglist, dedup, seal for {} recipients, publish, PubAck): {:.0} indicators/s | over read+parse alone {:.3}",
+        "ingest (read, normalise, route, warninglist, dedup, seal for {} recipients, publish, PubAck): {:.0} indicators/s | over read+parse alone {:.3} | over seal-only bound {:.3}",
         dir.keys().count(),
         ingest_per_s,
-        ingest_per_s / (count.0 as f64 / parse_s)
+        ingest_per_s / (count.0 as f64 / parse_s),
+        ingest_per_s / seal_bound
     );
     // The same feed again: everything is a duplicate now.
     let t = Instant::now();

@@ -93,15 +93,24 @@ pub fn hub(s: &Session) -> anyhow::Result<Hub> {
         hs.warninglists.iter().map(|p| s.settings.path(p)).collect()
     };
     hs.warninglists = lists.clone();
-    let wl = Warninglists::load(&lists).with_context(|| format!("{}: hub.warninglists", s.settings.file.display()))?;
+    let wl = Warninglists::load(&lists)
+        .with_context(|| format!("{}: hub.warninglists", s.settings.file.display()))?;
     if lists.is_empty() {
-        tracing::warn!("no warninglists configured and deploy/hub/warninglists not found: nothing is dropped as noise");
+        tracing::warn!(
+            "no warninglists configured and deploy/hub/warninglists not found: nothing is dropped as noise"
+        );
     }
     let dir = s.directory.current();
     if s.identity.org != dir.doc.csirt {
         tracing::warn!(org = %s.identity.org, csirt = %dir.doc.csirt, "the hub runs as an org that is not the directory's CSIRT; members send sightings to the CSIRT");
     }
-    Ok(Hub::new(s.identity.clone(), s.directory.clone(), s.js.clone(), hs, wl)?)
+    Ok(Hub::new(
+        s.identity.clone(),
+        s.directory.clone(),
+        s.js.clone(),
+        hs,
+        wl,
+    )?)
 }
 
 fn default_name(location: &str) -> String {
@@ -126,7 +135,8 @@ pub async fn ingest(a: IngestArgs, config: &Path) -> anyhow::Result<()> {
     }
     opts.indicator_type = a.indicator_type;
     opts.columns = a.columns.clone();
-    opts.delimiter = u8::try_from(a.delimiter).context("--delimiter must be one ASCII character")?;
+    opts.delimiter =
+        u8::try_from(a.delimiter).context("--delimiter must be one ASCII character")?;
     opts.header = a.header;
     opts.advisory_id = a.advisory_id.clone();
     let input = Input::parse(&a.location)?;
@@ -160,7 +170,10 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
         let loc = if src.location.starts_with("http://") || src.location.starts_with("https://") {
             src.location.clone()
         } else {
-            s.settings.path(Path::new(&src.location)).display().to_string()
+            s.settings
+                .path(Path::new(&src.location))
+                .display()
+                .to_string()
         };
         sources.push((src.clone(), loc));
     }
@@ -179,15 +192,18 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
 
 pub async fn export(a: ExportArgs, config: &Path) -> anyhow::Result<()> {
     let s = Session::connect(config).await?;
-    let since = crate::time::ago(crate::time::parse_duration(&a.since).map_err(anyhow::Error::msg)?);
-    let items = super::export::collect(&s.js, s.identity.clone(), s.directory.clone(), since).await?;
+    let since =
+        crate::time::ago(crate::time::parse_duration(&a.since).map_err(anyhow::Error::msg)?);
+    let items =
+        super::export::collect(&s.js, s.identity.clone(), s.directory.clone(), since).await?;
     match a.format {
         ExportFormat::Stix => {
             let b = super::export::stix::bundle(&items);
             let text = serde_json::to_string_pretty(&b)?;
             match &a.out {
                 Some(p) if p != Path::new("-") => {
-                    std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?;
+                    std::fs::write(p, text + "\n")
+                        .with_context(|| format!("writing {}", p.display()))?;
                     eprintln!(
                         "wrote {} ({} objects from {} envelopes)",
                         p.display(),
@@ -200,7 +216,8 @@ pub async fn export(a: ExportArgs, config: &Path) -> anyhow::Result<()> {
         }
         ExportFormat::Misp => {
             let dir = a.out.context("export misp needs --out FOLDER")?;
-            let n = super::export::misp::write_feed(&items, &dir).with_context(|| format!("writing {}", dir.display()))?;
+            let n = super::export::misp::write_feed(&items, &dir)
+                .with_context(|| format!("writing {}", dir.display()))?;
             eprintln!("wrote {n} events to {}", dir.display());
         }
     }

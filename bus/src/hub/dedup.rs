@@ -36,7 +36,9 @@ pub enum DedupError {
         #[source]
         source: std::io::Error,
     },
-    #[error("dedup state {path} is not a Varde dedup file ({reason}); move it away to start with an empty store")]
+    #[error(
+        "dedup state {path} is not a Varde dedup file ({reason}); move it away to start with an empty store"
+    )]
     Corrupt { path: PathBuf, reason: &'static str },
 }
 
@@ -103,7 +105,9 @@ impl Dedup {
             path: path.into(),
             reason,
         };
-        let body = bytes.strip_prefix(MAGIC).ok_or_else(|| corrupt("bad magic"))?;
+        let body = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| corrupt("bad magic"))?;
         if body.len() % ENTRY != 0 {
             return Err(corrupt("truncated entry"));
         }
@@ -207,6 +211,9 @@ mod tests {
         s.save().unwrap();
         assert_eq!(Dedup::open(&path, week).unwrap().len(), 2);
         std::fs::write(&path, b"garbage").unwrap();
-        assert!(matches!(Dedup::open(&path, week), Err(DedupError::Corrupt { .. })));
+        assert!(matches!(
+            Dedup::open(&path, week),
+            Err(DedupError::Corrupt { .. })
+        ));
     }
 }

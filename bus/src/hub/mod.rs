@@ -53,7 +53,9 @@ pub enum HubError {
     Warninglist(#[from] WarninglistError),
     #[error(transparent)]
     Dedup(#[from] dedup::DedupError),
-    #[error("publishing failed after {published} envelopes; nothing of this run is marked as seen, so the next run retries it: {source}")]
+    #[error(
+        "publishing failed after {published} envelopes; nothing of this run is marked as seen, so the next run retries it: {source}"
+    )]
     Publish {
         published: u64,
         #[source]
@@ -173,13 +175,20 @@ impl Hub {
         if let Some(bar) = progress {
             p = p.with_progress(bar);
         }
+        let started = std::time::Instant::now();
         let read = source::read(kind, input, opts, &mut p).await;
         p.flush();
+        let read_s = started.elapsed().as_secs_f64();
         let mut summary = std::mem::take(&mut p.summary);
         let taken = std::mem::take(&mut p.taken);
         drop(p);
         drop(out);
         let published = publisher.finish().await;
+        tracing::debug!(
+            read_s,
+            total_s = started.elapsed().as_secs_f64(),
+            "ingest phases (read+transform, then the last seals and PubAcks)"
+        );
         let forget = |dedup: &mut Dedup| {
             for k in &taken {
                 dedup.forget(k);

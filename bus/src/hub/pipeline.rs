@@ -94,7 +94,9 @@ impl<'a> Pipeline<'a> {
         // Leave room in the 1 MiB envelope for one wrap (~250 bytes) per
         // key in the directory and the header.
         let wraps = dir.keys().count() * 260;
-        let batch_bytes = crate::envelope::MAX_ENVELOPE.saturating_sub(wraps + (32 << 10)).max(64 << 10);
+        let batch_bytes = crate::envelope::MAX_ENVELOPE
+            .saturating_sub(wraps + (32 << 10))
+            .max(64 << 10);
         Pipeline {
             summary: Summary::new(source.clone()),
             dir,
@@ -120,7 +122,7 @@ impl<'a> Pipeline<'a> {
 
     fn tick(&self) {
         if let Some(b) = &self.progress
-            && self.summary.read % 1024 == 0
+            && self.summary.read.is_multiple_of(1024)
         {
             let s = &self.summary;
             b.set_position(s.read);
@@ -264,7 +266,11 @@ impl Sink for Pipeline<'_> {
         }
         if let Some(list) = self.warninglists.check(&ind) {
             self.summary.warninglisted += 1;
-            *self.summary.by_warninglist.entry(list.to_string()).or_default() += 1;
+            *self
+                .summary
+                .by_warninglist
+                .entry(list.to_string())
+                .or_default() += 1;
             return;
         }
         // Batches are keyed by the label they go out under, so CLEAR and

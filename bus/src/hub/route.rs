@@ -89,8 +89,14 @@ impl Router {
 
     fn lookup_net(&self, net: IpNet) -> Option<(IpNet, &[u32])> {
         match net {
-            IpNet::V4(n) => self.v4.get_lpm(&n).map(|(p, o)| (IpNet::V4(p), o.as_slice())),
-            IpNet::V6(n) => self.v6.get_lpm(&n).map(|(p, o)| (IpNet::V6(p), o.as_slice())),
+            IpNet::V4(n) => self
+                .v4
+                .get_lpm(&n)
+                .map(|(p, o)| (IpNet::V4(p), o.as_slice())),
+            IpNet::V6(n) => self
+                .v6
+                .get_lpm(&n)
+                .map(|(p, o)| (IpNet::V6(p), o.as_slice())),
         }
     }
 
@@ -150,9 +156,10 @@ impl Router {
                     },
                 })
             }
-            IndicatorType::Md5 | IndicatorType::Sha1 | IndicatorType::Sha256 | IndicatorType::Cve => {
-                None
-            }
+            IndicatorType::Md5
+            | IndicatorType::Sha1
+            | IndicatorType::Sha256
+            | IndicatorType::Cve => None,
         }
     }
 
@@ -227,7 +234,10 @@ mod tests {
         let mut s = Synthetic::demo();
         if let Some(o) = s.org_mut("innlandet-fk") {
             // a /24 inside gjovik's /16 belongs to the county
-            o.constituency.cidrs = vec!["10.20.5.0/24".parse().unwrap(), "2001:db8:20::/48".parse().unwrap()];
+            o.constituency.cidrs = vec![
+                "10.20.5.0/24".parse().unwrap(),
+                "2001:db8:20::/48".parse().unwrap(),
+            ];
             o.constituency.asns = vec![64500];
         }
         let h = s.handle().unwrap();
@@ -240,22 +250,50 @@ mod tests {
         assert_eq!(got.orgs, &[idx("gjovik")]);
         assert_eq!(got.matched.value, "10.20.0.0/16");
         let got = r.route(&ind(Ipv4, "10.20.5.9")).unwrap();
-        assert_eq!((got.orgs, got.matched.value.as_str()), (&[idx("innlandet-fk")][..], "10.20.5.0/24"));
+        assert_eq!(
+            (got.orgs, got.matched.value.as_str()),
+            (&[idx("innlandet-fk")][..], "10.20.5.0/24")
+        );
         assert!(r.route(&ind(Ipv4, "10.21.0.1")).is_none());
-        assert_eq!(r.route(&ind(Ipv6, "2001:db8:20::5")).unwrap().orgs, &[idx("innlandet-fk")]);
-        assert_eq!(r.route(&ind(Cidr, "10.30.7.0/24")).unwrap().orgs, &[idx("lillehammer")]);
-        assert_eq!(r.route(&ind(Asn, "AS64500")).unwrap().matched.kind, MatchKind::Asn);
+        assert_eq!(
+            r.route(&ind(Ipv6, "2001:db8:20::5")).unwrap().orgs,
+            &[idx("innlandet-fk")]
+        );
+        assert_eq!(
+            r.route(&ind(Cidr, "10.30.7.0/24")).unwrap().orgs,
+            &[idx("lillehammer")]
+        );
+        assert_eq!(
+            r.route(&ind(Asn, "AS64500")).unwrap().matched.kind,
+            MatchKind::Asn
+        );
         let got = r.route(&ind(Domain, "vpn.gjovik.kommune.example")).unwrap();
-        assert_eq!((got.orgs, got.matched.value.as_str()), (&[idx("gjovik")][..], "gjovik.kommune.example"));
+        assert_eq!(
+            (got.orgs, got.matched.value.as_str()),
+            (&[idx("gjovik")][..], "gjovik.kommune.example")
+        );
         assert!(r.route(&ind(Domain, "notgjovik.kommune.example")).is_none());
-        assert!(r.route(&ind(Url, "https://mail.gjovik.kommune.example/owa")).is_some());
+        assert!(
+            r.route(&ind(Url, "https://mail.gjovik.kommune.example/owa"))
+                .is_some()
+        );
         assert!(r.route(&ind(Url, "http://10.30.1.1:8080/x")).is_some());
         assert!(r.route(&ind(Email, "it@gjovik.kommune.example")).is_some());
         assert!(r.route(&ind(Sha256, &"a".repeat(64))).is_none());
 
-        let p = |v: &str, pr: &str| Product { vendor: v.into(), product: pr.into(), versions: None };
-        assert_eq!(r.assets(&[p("Fortinet", "FortiGate")]), vec![(idx("lillehammer"), vec!["fortinet fortigate".to_string()])]);
-        assert_eq!(r.assets(&[p("Citrix", "NetScaler ADC")]), vec![(idx("gjovik"), vec!["citrix netscaler".to_string()])]);
+        let p = |v: &str, pr: &str| Product {
+            vendor: v.into(),
+            product: pr.into(),
+            versions: None,
+        };
+        assert_eq!(
+            r.assets(&[p("Fortinet", "FortiGate")]),
+            vec![(idx("lillehammer"), vec!["fortinet fortigate".to_string()])]
+        );
+        assert_eq!(
+            r.assets(&[p("Citrix", "NetScaler ADC")]),
+            vec![(idx("gjovik"), vec!["citrix netscaler".to_string()])]
+        );
         assert!(r.assets(&[p("Citrix", "Net")]).is_empty());
         assert!(r.assets(&[p("Fortinet", "FortiOS")]).is_empty());
     }

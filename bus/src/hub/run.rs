@@ -33,11 +33,21 @@ pub struct SightingStats {
 /// The hub's durable inbox of sightings addressed to its org.
 pub async fn sighting_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError> {
     let me = &hub.identity.org;
-    let durable = hub.settings.durable.clone().unwrap_or_else(|| format!("{me}-hub"));
+    let durable = hub
+        .settings
+        .durable
+        .clone()
+        .unwrap_or_else(|| format!("{me}-hub"));
     let filter = format!("{}.*.org.{me}.{}", crate::subject::PREFIX, Kind::Sighting);
     let mut cfg = InboxConfig::durable(durable, vec![filter]);
     cfg.create = create;
-    Inbox::open(&hub.js, &cfg, Arc::new(Opener::new(hub.identity.clone())), hub.directory.clone()).await
+    Inbox::open(
+        &hub.js,
+        &cfg,
+        Arc::new(Opener::new(hub.identity.clone())),
+        hub.directory.clone(),
+    )
+    .await
 }
 
 /// Handles sightings until the inbox ends, or until nothing arrived for
@@ -67,7 +77,11 @@ pub async fn serve_sightings(
             continue;
         };
         let ind = varde_schemas::payload::Indicator::new(s.kind, &s.value);
-        let noise = ind.as_ref().ok().and_then(|i| hub.warninglists.check(i)).is_some();
+        let noise = ind
+            .as_ref()
+            .ok()
+            .and_then(|i| hub.warninglists.check(i))
+            .is_some();
         let outcome = if h.sender.org == hub.identity.org {
             Outcome::Ignored("the hub's own message")
         } else if noise {
@@ -107,7 +121,10 @@ fn snapshot(dir: &std::path::Path) -> HashMap<PathBuf, (SystemTime, u64)> {
             if let Ok(m) = e.metadata()
                 && m.is_file()
             {
-                out.insert(e.path(), (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+                out.insert(
+                    e.path(),
+                    (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()),
+                );
             }
         }
     }
@@ -117,7 +134,11 @@ fn snapshot(dir: &std::path::Path) -> HashMap<PathBuf, (SystemTime, u64)> {
 /// Runs one configured source forever.
 async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
     let opts = hub.options(&src.name, Some(&src));
-    let every = src.every.unwrap_or(if src.watch { WATCH_EVERY } else { Duration::from_secs(3600) });
+    let every = src.every.unwrap_or(if src.watch {
+        WATCH_EVERY
+    } else {
+        Duration::from_secs(3600)
+    });
     let mut seen: HashMap<PathBuf, (SystemTime, u64)> = HashMap::new();
     loop {
         let inputs: Vec<Input> = if src.watch {
@@ -146,7 +167,9 @@ async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
                     duplicates = s.duplicates, warninglisted = s.warninglisted, invalid = s.invalid,
                     withheld = s.withheld, routed = s.routed, published = s.published, "ingested"
                 ),
-                Err(e) => tracing::error!(source = %src.name, input = %input.display(), error = %e, "ingest failed"),
+                Err(e) => {
+                    tracing::error!(source = %src.name, input = %input.display(), error = %e, "ingest failed")
+                }
             }
         }
         tokio::time::sleep(every).await;
@@ -154,14 +177,22 @@ async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
 }
 
 /// The service: every source, the sighting consumer, until a signal.
-pub async fn run(hub: Arc<Hub>, sources: Vec<(SourceSettings, String)>, create_consumer: bool) -> anyhow::Result<()> {
+pub async fn run(
+    hub: Arc<Hub>,
+    sources: Vec<(SourceSettings, String)>,
+    create_consumer: bool,
+) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for (src, location) in sources {
         tracing::info!(source = %src.name, kind = src.kind.as_str(), %location, watch = src.watch, "source scheduled");
         tasks.push(tokio::spawn(run_source(hub.clone(), src, location)));
     }
     let s = &hub.settings;
-    let mut desk = SightingDesk::open(s.sighting_threshold, s.sighting_window, s.state_dir.join("sightings.json"))?;
+    let mut desk = SightingDesk::open(
+        s.sighting_threshold,
+        s.sighting_window,
+        s.state_dir.join("sightings.json"),
+    )?;
     let mut inbox = sighting_inbox(&hub, create_consumer).await?;
     tracing::info!(org = %hub.identity.org, "hub running; consuming sightings");
     let served = serve_sightings(&hub, &mut desk, &mut inbox, None);
@@ -181,13 +212,14 @@ pub async fn run(hub: Arc<Hub>, sources: Vec<(SourceSettings, String)>, create_c
 async fn shutdown() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

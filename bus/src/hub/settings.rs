@@ -188,9 +188,7 @@ fn opt_tlp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tlp>, D::Error> {
     tlp(d).map(Some)
 }
 
-fn opt_indicator_type<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<IndicatorType>, D::Error> {
+fn opt_indicator_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IndicatorType>, D::Error> {
     let s = String::deserialize(d)?;
     s.parse().map(Some).map_err(serde::de::Error::custom)
 }

@@ -29,7 +29,9 @@ struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Counted; `orgs` distinct orgs within the window so far.
-    Counted { orgs: u32 },
+    Counted {
+        orgs: u32,
+    },
     /// Counted, and the count reached a new high at or above the
     /// threshold: publish this aggregate.
     Publish(Sighting),
@@ -66,10 +68,17 @@ impl SightingDesk {
                 let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        format!("{}: {e}; move it away to start counting afresh", path.display()),
+                        format!(
+                            "{}: {e}; move it away to start counting afresh",
+                            path.display()
+                        ),
                     )
                 })?;
-                d.values = saved.values.into_iter().map(|(k, v, e)| ((k, v), e)).collect();
+                d.values = saved
+                    .values
+                    .into_iter()
+                    .map(|(k, v, e)| ((k, v), e))
+                    .collect();
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -156,8 +165,9 @@ impl SightingDesk {
 
     fn prune(&mut self, now_s: i64) {
         let window = self.window_secs();
-        self.values
-            .retain(|_, e| e.orgs.values().any(|t| now_s - *t < window) || now_s - e.published_at < window);
+        self.values.retain(|_, e| {
+            e.orgs.values().any(|t| now_s - *t < window) || now_s - e.published_at < window
+        });
     }
 }
 
@@ -178,19 +188,48 @@ mod tests {
         };
         let o = |x: &str| OrgId::new(x).unwrap();
         let t0 = Timestamp::now();
-        assert_eq!(d.record(&o("a"), Tlp::Amber, &s, t0), Outcome::Counted { orgs: 1 });
-        assert_eq!(d.record(&o("a"), Tlp::Amber, &s, t0), Outcome::Counted { orgs: 1 });
-        assert_eq!(d.record(&o("b"), Tlp::Green, &s, t0), Outcome::Counted { orgs: 2 });
-        assert_eq!(d.record(&o("c"), Tlp::AmberStrict, &s, t0), Outcome::Ignored("labelled above TLP:AMBER"));
-        let Outcome::Publish(p) = d.record(&o("c"), Tlp::Amber, &s, t0) else { panic!() };
-        assert_eq!(p.aggregate, Some(SightingAggregate { orgs: 3, window_hours: 24 }));
+        assert_eq!(
+            d.record(&o("a"), Tlp::Amber, &s, t0),
+            Outcome::Counted { orgs: 1 }
+        );
+        assert_eq!(
+            d.record(&o("a"), Tlp::Amber, &s, t0),
+            Outcome::Counted { orgs: 1 }
+        );
+        assert_eq!(
+            d.record(&o("b"), Tlp::Green, &s, t0),
+            Outcome::Counted { orgs: 2 }
+        );
+        assert_eq!(
+            d.record(&o("c"), Tlp::AmberStrict, &s, t0),
+            Outcome::Ignored("labelled above TLP:AMBER")
+        );
+        let Outcome::Publish(p) = d.record(&o("c"), Tlp::Amber, &s, t0) else {
+            panic!()
+        };
+        assert_eq!(
+            p.aggregate,
+            Some(SightingAggregate {
+                orgs: 3,
+                window_hours: 24
+            })
+        );
         assert_eq!(p.value, "evil.example");
         assert!(p.reporter.is_none());
         // the same three again publish nothing new; a fourth raises the count
-        assert_eq!(d.record(&o("b"), Tlp::Amber, &s, t0), Outcome::Counted { orgs: 3 });
-        assert!(matches!(d.record(&o("d"), Tlp::Amber, &s, t0), Outcome::Publish(_)));
+        assert_eq!(
+            d.record(&o("b"), Tlp::Amber, &s, t0),
+            Outcome::Counted { orgs: 3 }
+        );
+        assert!(matches!(
+            d.record(&o("d"), Tlp::Amber, &s, t0),
+            Outcome::Publish(_)
+        ));
         // a day later the old reports have expired
         let later = t0 + jiff::SignedDuration::from_hours(25);
-        assert_eq!(d.record(&o("a"), Tlp::Amber, &s, later), Outcome::Counted { orgs: 1 });
+        assert_eq!(
+            d.record(&o("a"), Tlp::Amber, &s, later),
+            Outcome::Counted { orgs: 1 }
+        );
     }
 }

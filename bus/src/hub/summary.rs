@@ -101,14 +101,38 @@ impl fmt::Display for Summary {
         let rows: [(&str, u64, &str); 12] = [
             ("read", self.read, "values and records read"),
             ("accepted", self.accepted, "valid, new, not noise"),
-            ("duplicates", self.duplicates, "seen within the dedup window"),
+            (
+                "duplicates",
+                self.duplicates,
+                "seen within the dedup window",
+            ),
             ("warninglist", self.warninglisted, "dropped as known noise"),
             ("invalid", self.invalid, "reported below, skipped"),
-            ("skipped", self.skipped, "not for detection (to_ids=false, revoked, expired)"),
-            ("withheld", self.withheld, "TLP:AMBER+STRICT/RED from the source: not passed on"),
-            ("routed", self.routed, "matched an owner's constituency or assets"),
-            ("notifications", self.notifications, "AMBER+STRICT envelopes to owners"),
-            ("batched", self.batched, "indicators in community/group batches"),
+            (
+                "skipped",
+                self.skipped,
+                "not for detection (to_ids=false, revoked, expired)",
+            ),
+            (
+                "withheld",
+                self.withheld,
+                "TLP:AMBER+STRICT/RED from the source: not passed on",
+            ),
+            (
+                "routed",
+                self.routed,
+                "matched an owner's constituency or assets",
+            ),
+            (
+                "notifications",
+                self.notifications,
+                "AMBER+STRICT envelopes to owners",
+            ),
+            (
+                "batched",
+                self.batched,
+                "indicators in community/group batches",
+            ),
             ("advisories", self.advisories, "advisories accepted"),
             ("published", self.published, "envelopes stored on the bus"),
         ];

@@ -26,7 +26,9 @@ pub enum WarninglistError {
     },
     #[error("{path} is not a MISP warninglist: {detail}")]
     Format { path: PathBuf, detail: String },
-    #[error("{path}: warninglist type `{kind}` is not supported (cidr, hostname, string, substring, regex)")]
+    #[error(
+        "{path}: warninglist type `{kind}` is not supported (cidr, hostname, string, substring, regex)"
+    )]
     UnknownType { path: PathBuf, kind: String },
     #[error("{path}: entry `{entry}` is not valid for a `{kind}` list: {reason}")]
     Entry {
@@ -151,10 +153,11 @@ impl Warninglists {
             path: path.into(),
             source,
         })?;
-        let lf: ListFile = serde_json::from_slice(&bytes).map_err(|e| WarninglistError::Format {
-            path: path.into(),
-            detail: e.to_string(),
-        })?;
+        let lf: ListFile =
+            serde_json::from_slice(&bytes).map_err(|e| WarninglistError::Format {
+                path: path.into(),
+                detail: e.to_string(),
+            })?;
         let kind: &'static str = match lf.kind.as_str() {
             "cidr" => "cidr",
             "hostname" => "hostname",
@@ -219,7 +222,10 @@ impl Warninglists {
                     }
                 }
                 "hostname" => {
-                    let h = e.trim_start_matches("*.").trim_matches('.').to_ascii_lowercase();
+                    let h = e
+                        .trim_start_matches("*.")
+                        .trim_matches('.')
+                        .to_ascii_lowercase();
                     g.hostnames.insert(h, id);
                 }
                 "string" => {
@@ -292,7 +298,10 @@ impl Group {
                 }
             }
             Url => {
-                if let Some(host) = url::Url::parse(v).ok().and_then(|u| u.host_str().map(str::to_string)) {
+                if let Some(host) = url::Url::parse(v)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                {
                     let host = host.trim_start_matches('[').trim_end_matches(']');
                     if let Some(id) = self.hostname(host).or_else(|| self.ip(host)) {
                         return Some(id);
@@ -402,33 +411,75 @@ mod tests {
         let w = |name: &str, body: serde_json::Value| {
             std::fs::write(d.path().join(name), body.to_string()).unwrap();
         };
-        w("a.json", serde_json::json!({"name": "resolvers", "type": "cidr", "list": ["8.8.8.8", "2606:4700:4700::1111/128", "10.0.0.0/8"], "matching_attributes": ["ip-dst", "ip-src"]}));
-        w("b.json", serde_json::json!({"name": "cdn", "type": "hostname", "list": ["cloudfront.net", ".akamaiedge.net"]}));
-        w("c.json", serde_json::json!({"name": "exact", "type": "string", "list": ["d41d8cd98f00b204e9800998ecf8427e"], "matching_attributes": ["md5"]}));
-        w("d.json", serde_json::json!({"name": "sub", "type": "substring", "list": ["windowsupdate"]}));
-        w("e.json", serde_json::json!({"name": "re", "type": "regex", "list": ["/^https?:\\/\\/localhost/i"], "matching_attributes": ["url"]}));
+        w(
+            "a.json",
+            serde_json::json!({"name": "resolvers", "type": "cidr", "list": ["8.8.8.8", "2606:4700:4700::1111/128", "10.0.0.0/8"], "matching_attributes": ["ip-dst", "ip-src"]}),
+        );
+        w(
+            "b.json",
+            serde_json::json!({"name": "cdn", "type": "hostname", "list": ["cloudfront.net", ".akamaiedge.net"]}),
+        );
+        w(
+            "c.json",
+            serde_json::json!({"name": "exact", "type": "string", "list": ["d41d8cd98f00b204e9800998ecf8427e"], "matching_attributes": ["md5"]}),
+        );
+        w(
+            "d.json",
+            serde_json::json!({"name": "sub", "type": "substring", "list": ["windowsupdate"]}),
+        );
+        w(
+            "e.json",
+            serde_json::json!({"name": "re", "type": "regex", "list": ["/^https?:\\/\\/localhost/i"], "matching_attributes": ["url"]}),
+        );
         let wl = Warninglists::load(&[d.path().to_path_buf()]).unwrap();
         assert_eq!(wl.len(), 5);
         use IndicatorType::*;
         assert_eq!(wl.check(&ind(Ipv4, "8.8.8.8")), Some("resolvers"));
         assert_eq!(wl.check(&ind(Ipv4, "10.1.2.3")), Some("resolvers"));
         assert_eq!(wl.check(&ind(Cidr, "10.1.0.0/16")), Some("resolvers"));
-        assert_eq!(wl.check(&ind(Ipv6, "2606:4700:4700::1111")), Some("resolvers"));
+        assert_eq!(
+            wl.check(&ind(Ipv6, "2606:4700:4700::1111")),
+            Some("resolvers")
+        );
         assert_eq!(wl.check(&ind(Ipv4, "8.8.4.4")), None);
         assert_eq!(wl.check(&ind(Domain, "d1.cloudfront.net")), Some("cdn"));
         assert_eq!(wl.check(&ind(Domain, "cloudfront.net")), Some("cdn"));
         assert_eq!(wl.check(&ind(Domain, "notcloudfront.net")), None);
-        assert_eq!(wl.check(&ind(Url, "https://x.akamaiedge.net/a")), Some("cdn"));
-        assert_eq!(wl.check(&ind(Md5, "D41D8CD98F00B204E9800998ECF8427E")), Some("exact"));
-        assert_eq!(wl.check(&ind(Domain, "a.windowsupdate.example")), Some("sub"));
+        assert_eq!(
+            wl.check(&ind(Url, "https://x.akamaiedge.net/a")),
+            Some("cdn")
+        );
+        assert_eq!(
+            wl.check(&ind(Md5, "D41D8CD98F00B204E9800998ECF8427E")),
+            Some("exact")
+        );
+        assert_eq!(
+            wl.check(&ind(Domain, "a.windowsupdate.example")),
+            Some("sub")
+        );
         assert_eq!(wl.check(&ind(Url, "http://LOCALHOST/x")), Some("re"));
         assert_eq!(wl.check(&ind(Domain, "evil.example")), None);
 
-        w("f.json", serde_json::json!({"name": "x", "type": "cidr", "list": ["not-an-ip"]}));
-        assert!(matches!(Warninglists::load(&[d.path().to_path_buf()]), Err(WarninglistError::Entry { .. })));
-        w("f.json", serde_json::json!({"name": "x", "type": "fuzzy", "list": []}));
-        assert!(matches!(Warninglists::load(&[d.path().to_path_buf()]), Err(WarninglistError::UnknownType { .. })));
+        w(
+            "f.json",
+            serde_json::json!({"name": "x", "type": "cidr", "list": ["not-an-ip"]}),
+        );
+        assert!(matches!(
+            Warninglists::load(&[d.path().to_path_buf()]),
+            Err(WarninglistError::Entry { .. })
+        ));
+        w(
+            "f.json",
+            serde_json::json!({"name": "x", "type": "fuzzy", "list": []}),
+        );
+        assert!(matches!(
+            Warninglists::load(&[d.path().to_path_buf()]),
+            Err(WarninglistError::UnknownType { .. })
+        ));
         std::fs::write(d.path().join("f.json"), "{").unwrap();
-        assert!(matches!(Warninglists::load(&[d.path().to_path_buf()]), Err(WarninglistError::Format { .. })));
+        assert!(matches!(
+            Warninglists::load(&[d.path().to_path_buf()]),
+            Err(WarninglistError::Format { .. })
+        ));
     }
 }

@@ -57,17 +57,26 @@ pub fn write_feed(items: &[Opened], dir: &Path) -> std::io::Result<usize> {
         let h = &o.header;
         let (info, indicators): (String, Vec<&Indicator>) = match &o.payload {
             Payload::Indicator(b) => (
-                b.description.clone().or_else(|| b.source.clone()).unwrap_or_else(|| "indicators".into()),
+                b.description
+                    .clone()
+                    .or_else(|| b.source.clone())
+                    .unwrap_or_else(|| "indicators".into()),
                 b.indicators.iter().collect(),
             ),
             Payload::Notification(n) => (n.message.clone(), vec![&n.indicator]),
-            Payload::Alert(a) if !a.indicators.is_empty() => (a.title.clone(), a.indicators.iter().collect()),
+            Payload::Alert(a) if !a.indicators.is_empty() => {
+                (a.title.clone(), a.indicators.iter().collect())
+            }
             Payload::Advisory(_) => (String::new(), Vec::new()),
             _ => continue,
         };
         let event = h.id.to_string();
         let ts = h.created.as_second().to_string();
-        let mut attrs: Vec<Value> = indicators.iter().enumerate().map(|(n, i)| attribute(&event, n, i, &ts)).collect();
+        let mut attrs: Vec<Value> = indicators
+            .iter()
+            .enumerate()
+            .map(|(n, i)| attribute(&event, n, i, &ts))
+            .collect();
         let info = match &o.payload {
             Payload::Advisory(a) => {
                 for (n, c) in a.cves.iter().enumerate() {
@@ -86,7 +95,8 @@ pub fn write_feed(items: &[Opened], dir: &Path) -> std::io::Result<usize> {
             }
             _ => info,
         };
-        let tag = json!([{"name": format!("tlp:{}", h.label.short()), "colour": h.label.colour_hex()}]);
+        let tag =
+            json!([{"name": format!("tlp:{}", h.label.short()), "colour": h.label.colour_hex()}]);
         let orgc = json!({"name": h.sender.org.as_str(), "uuid": uuid5(&["org", h.sender.org.as_str()]).to_string()});
         let date = h.created.strftime("%Y-%m-%d").to_string();
         let ev = json!({"Event": {
@@ -102,13 +112,19 @@ pub fn write_feed(items: &[Opened], dir: &Path) -> std::io::Result<usize> {
             "Tag": tag,
             "Attribute": attrs,
         }});
-        std::fs::write(dir.join(format!("{event}.json")), serde_json::to_vec_pretty(&ev)?)?;
+        std::fs::write(
+            dir.join(format!("{event}.json")),
+            serde_json::to_vec_pretty(&ev)?,
+        )?;
         manifest.insert(
             event,
             json!({"info": info, "Orgc": orgc, "Tag": tag, "date": date, "timestamp": ts, "analysis": "2", "threat_level_id": "2"}),
         );
     }
     let n = manifest.len();
-    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
     Ok(n)
 }

@@ -18,7 +18,8 @@ use crate::seal::{Opened, Opener};
 use crate::subject;
 
 /// Deterministic ids: the same value exports under the same id every time.
-pub(crate) const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d2c_9a4e_1b7f_4f0c_9e1a_5a3b_7c8d_2e4f);
+pub(crate) const NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6d2c_9a4e_1b7f_4f0c_9e1a_5a3b_7c8d_2e4f);
 
 pub(crate) fn uuid5(parts: &[&str]) -> uuid::Uuid {
     uuid::Uuid::new_v5(&NAMESPACE, parts.join("\u{1f}").as_bytes())
@@ -37,7 +38,12 @@ pub async fn collect(
     let opener = Arc::new(Opener::new(identity));
     let mut inbox = Inbox::open(js, &cfg, opener, directory).await?;
     let mut out = Vec::new();
-    if inbox.stats().pending.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+    if inbox
+        .stats()
+        .pending
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
         return Ok(out);
     }
     loop {

@@ -49,7 +49,10 @@ pub fn pattern(i: &Indicator) -> Option<String> {
         IndicatorType::Md5 => format!("[file:hashes.MD5 = '{v}']"),
         IndicatorType::Sha1 => format!("[file:hashes.'SHA-1' = '{v}']"),
         IndicatorType::Sha256 => format!("[file:hashes.'SHA-256' = '{v}']"),
-        IndicatorType::Asn => format!("[autonomous-system:number = {}]", i.value.trim_start_matches("AS")),
+        IndicatorType::Asn => format!(
+            "[autonomous-system:number = {}]",
+            i.value.trim_start_matches("AS")
+        ),
         IndicatorType::Cve => return None,
     })
 }
@@ -92,7 +95,14 @@ impl Builder {
         id
     }
 
-    fn indicator(&mut self, label: Tlp, by: &str, i: &Indicator, created: &str, description: Option<&str>) -> String {
+    fn indicator(
+        &mut self,
+        label: Tlp,
+        by: &str,
+        i: &Indicator,
+        created: &str,
+        description: Option<&str>,
+    ) -> String {
         let Some(p) = pattern(i) else {
             return self.vulnerability(label, by, &i.value, created);
         };
@@ -195,7 +205,11 @@ pub fn bundle(items: &[Opened]) -> Value {
                 }
             }
             Payload::Advisory(a) => {
-                let mut refs: Vec<String> = a.cves.iter().map(|c| b.vulnerability(label, &by, c, &created)).collect();
+                let mut refs: Vec<String> = a
+                    .cves
+                    .iter()
+                    .map(|c| b.vulnerability(label, &by, c, &created))
+                    .collect();
                 if refs.is_empty() {
                     refs.push(by.clone());
                 }
@@ -226,7 +240,11 @@ pub fn bundle(items: &[Opened]) -> Value {
                     "published": stix_time(a.published),
                     "object_refs": refs,
                 });
-                let ext: Vec<Value> = a.references.iter().map(|u| json!({"source_name": "reference", "url": u})).collect();
+                let ext: Vec<Value> = a
+                    .references
+                    .iter()
+                    .map(|u| json!({"source_name": "reference", "url": u}))
+                    .collect();
                 if !ext.is_empty() {
                     r["external_references"] = json!(ext);
                 }

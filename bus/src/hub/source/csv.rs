@@ -54,7 +54,10 @@ pub fn read_csv(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut 
         match rdr.headers() {
             Ok(h) => h.iter().map(str::to_string).collect(),
             Err(e) => {
-                sink.invalid(Location::line(file, 1), format!("unreadable CSV header: {e}"));
+                sink.invalid(
+                    Location::line(file, 1),
+                    format!("unreadable CSV header: {e}"),
+                );
                 return;
             }
         }
@@ -77,7 +80,10 @@ pub fn read_csv(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut 
         }
     }
     if !cols.contains(&Column::Value) {
-        sink.invalid(Location::file(file), "the column mapping has no `value` column".into());
+        sink.invalid(
+            Location::file(file),
+            "the column mapping has no `value` column".into(),
+        );
         return;
     }
     let mut rec = ::csv::StringRecord::new();
@@ -88,17 +94,32 @@ pub fn read_csv(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut 
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line());
-                sink.invalid(Location::line(file, line), format!("unreadable CSV row: {e}"));
+                sink.invalid(
+                    Location::line(file, line),
+                    format!("unreadable CSV row: {e}"),
+                );
                 continue;
             }
         }
         let line = rec.position().map_or(line, |p| p.line());
         let loc = || Location::line(file, line);
         if rec.len() != cols.len() {
-            sink.invalid(loc(), format!("row has {} columns; the mapping has {}", rec.len(), cols.len()));
+            sink.invalid(
+                loc(),
+                format!(
+                    "row has {} columns; the mapping has {}",
+                    rec.len(),
+                    cols.len()
+                ),
+            );
             continue;
         }
-        let get = |c: Column| cols.iter().position(|x| *x == c).and_then(|i| rec.get(i)).filter(|s| !s.is_empty());
+        let get = |c: Column| {
+            cols.iter()
+                .position(|x| *x == c)
+                .and_then(|i| rec.get(i))
+                .filter(|s| !s.is_empty())
+        };
         let value = get(Column::Value).unwrap_or("");
         let kind = match get(Column::Type) {
             Some(t) => match t.parse::<IndicatorType>() {
@@ -111,7 +132,13 @@ pub fn read_csv(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut 
             None => match opts.indicator_type.or_else(|| IndicatorType::guess(value)) {
                 Some(k) => k,
                 None => {
-                    sink.invalid(loc(), format!("cannot tell the type of `{}`; add a type column", value.chars().take(80).collect::<String>()));
+                    sink.invalid(
+                        loc(),
+                        format!(
+                            "cannot tell the type of `{}`; add a type column",
+                            value.chars().take(80).collect::<String>()
+                        ),
+                    );
                     continue;
                 }
             },
@@ -130,9 +157,17 @@ pub fn read_csv(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut 
         c.first_seen = get(Column::FirstSeen).and_then(parse_time);
         c.last_seen = get(Column::LastSeen).and_then(parse_time);
         c.comment = get(Column::Comment);
-        c.confidence = get(Column::Confidence).and_then(|s| s.parse().ok()).filter(|c: &u8| *c <= 100);
+        c.confidence = get(Column::Confidence)
+            .and_then(|s| s.parse().ok())
+            .filter(|c: &u8| *c <= 100);
         c.tags = get(Column::Tags)
-            .map(|t| t.split(['|', ';']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).take(10).collect())
+            .map(|t| {
+                t.split(['|', ';'])
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .take(10)
+                    .collect()
+            })
             .unwrap_or_default();
         c.advisory_id = opts.advisory_id.as_deref();
         sink.indicator(c);
@@ -154,7 +189,13 @@ pub fn read_list(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut
             continue;
         }
         let Some(kind) = opts.indicator_type.or_else(|| IndicatorType::guess(v)) else {
-            sink.invalid(loc(), format!("cannot tell the type of `{}`; set the source's type", v.chars().take(80).collect::<String>()));
+            sink.invalid(
+                loc(),
+                format!(
+                    "cannot tell the type of `{}`; set the source's type",
+                    v.chars().take(80).collect::<String>()
+                ),
+            );
             continue;
         };
         let mut c = Candidate::new(kind, v, opts.default_tlp, &loc);

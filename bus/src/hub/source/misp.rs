@@ -174,7 +174,9 @@ pub async fn read(
         let name = input.display();
         match input.read(opts.max_bytes).await {
             Ok(bytes) => read_event(&bytes, &name, opts, sink),
-            Err(e @ ReadError::TooLarge { .. }) => sink.invalid(Location::file(&name), e.to_string()),
+            Err(e @ ReadError::TooLarge { .. }) => {
+                sink.invalid(Location::file(&name), e.to_string())
+            }
             Err(e) => return Err(e),
         }
         return Ok(());
@@ -191,7 +193,10 @@ pub async fn read(
                     match uuid::Uuid::parse_str(k) {
                         Ok(u) => out.push(u),
                         Err(_) => sink.invalid(
-                            Location::object(&manifest_name, k.chars().take(80).collect::<String>()),
+                            Location::object(
+                                &manifest_name,
+                                k.chars().take(80).collect::<String>(),
+                            ),
                             "manifest key is not an event UUID".into(),
                         ),
                     }
@@ -319,7 +324,11 @@ impl EventCtx<'_> {
         };
         if self.opts.to_ids_only && !a.to_ids {
             // Twice for pairs, so `read` always counts values.
-            let n = if matches!(map, Mapping::Pair(..)) { 2 } else { 1 };
+            let n = if matches!(map, Mapping::Pair(..)) {
+                2
+            } else {
+                1
+            };
             for _ in 0..n {
                 sink.skipped(&loc, "MISP attribute has to_ids = false");
             }
@@ -337,7 +346,11 @@ impl EventCtx<'_> {
             .map(|t| t.name.clone())
             .collect();
         let comment = a.comment.as_deref().filter(|c| !c.is_empty());
-        let emit = |kind: IndicatorType, value: &str, tags: Vec<String>, comment: Option<&str>, sink: &mut dyn Sink| {
+        let emit = |kind: IndicatorType,
+                    value: &str,
+                    tags: Vec<String>,
+                    comment: Option<&str>,
+                    sink: &mut dyn Sink| {
             let mut c = Candidate::new(kind, value, label, &loc);
             c.first_seen = first_seen;
             c.last_seen = last_seen;
@@ -347,7 +360,8 @@ impl EventCtx<'_> {
             sink.indicator(c);
         };
         let split = |v: &str| -> Option<(String, String)> {
-            v.split_once('|').map(|(x, y)| (x.trim().to_string(), y.trim().to_string()))
+            v.split_once('|')
+                .map(|(x, y)| (x.trim().to_string(), y.trim().to_string()))
         };
         match map {
             Mapping::One(p) => emit(resolve(p, &a.value), &a.value, tags, comment, sink),

@@ -60,7 +60,9 @@ impl SourceOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{what} is {size} bytes; the limit is {limit} bytes (raise hub.max_input_mib if it is genuine)")]
+    #[error(
+        "{what} is {size} bytes; the limit is {limit} bytes (raise hub.max_input_mib if it is genuine)"
+    )]
     TooLarge { what: String, size: u64, limit: u64 },
     #[error("cannot read {path}: {source}")]
     Io {
@@ -220,7 +222,10 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
         return Timestamp::from_second(secs).ok();
     }
     if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        return d.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp());
+        return d
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp());
     }
     // `2026-01-05 10:00:00` (MISP sometimes), taken as UTC
     s.replacen(' ', "T", 1)

@@ -82,11 +82,18 @@ fn marking_label(o: &Obj) -> Option<Tlp> {
         }
     }
     if o.definition_type.as_deref() == Some("tlp")
-        && let Some(t) = o.definition.as_ref().and_then(|d| d.get("tlp")).and_then(|t| t.as_str())
+        && let Some(t) = o
+            .definition
+            .as_ref()
+            .and_then(|d| d.get("tlp"))
+            .and_then(|t| t.as_str())
     {
         return t.parse().ok();
     }
-    o.name.as_deref().filter(|n| n.to_ascii_uppercase().starts_with("TLP:")).and_then(|n| n.parse().ok())
+    o.name
+        .as_deref()
+        .filter(|n| n.to_ascii_uppercase().starts_with("TLP:"))
+        .and_then(|n| n.parse().ok())
 }
 
 /// Reads one bundle.
@@ -101,7 +108,10 @@ pub fn read_bytes(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
     if bundle.kind != "bundle" {
         sink.invalid(
             Location::file(file),
-            format!("top-level object is a `{}`, not a STIX bundle", bundle.kind.chars().take(40).collect::<String>()),
+            format!(
+                "top-level object is a `{}`, not a STIX bundle",
+                bundle.kind.chars().take(40).collect::<String>()
+            ),
         );
         return;
     }
@@ -109,7 +119,10 @@ pub fn read_bytes(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
     for (i, raw) in bundle.objects.iter().enumerate() {
         match serde_json::from_str::<Obj>(raw.get()) {
             Ok(o) => objs.push(o),
-            Err(e) => sink.invalid(Location::object(file, format!("objects[{i}]")), format!("not a STIX object: {e}")),
+            Err(e) => sink.invalid(
+                Location::object(file, format!("objects[{i}]")),
+                format!("not a STIX object: {e}"),
+            ),
         }
     }
     let markings: HashMap<&str, Tlp> = objs
@@ -120,11 +133,17 @@ pub fn read_bytes(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
     let label_of = |o: &Obj| -> Tlp {
         o.object_marking_refs
             .iter()
-            .filter_map(|r| Tlp::from_stix_marking_id(r).or_else(|| markings.get(r.as_str()).copied()))
+            .filter_map(|r| {
+                Tlp::from_stix_marking_id(r).or_else(|| markings.get(r.as_str()).copied())
+            })
             .max()
             .unwrap_or(opts.default_tlp)
     };
-    let software: HashMap<&str, &Obj> = objs.iter().filter(|o| o.kind == "software").map(|o| (o.id.as_str(), o)).collect();
+    let software: HashMap<&str, &Obj> = objs
+        .iter()
+        .filter(|o| o.kind == "software")
+        .map(|o| (o.id.as_str(), o))
+        .collect();
     // vulnerability id → related software
     let mut affected: HashMap<&str, Vec<&Obj>> = HashMap::new();
     for r in objs.iter().filter(|o| o.kind == "relationship") {
@@ -143,7 +162,14 @@ pub fn read_bytes(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
             "indicator" => indicator(o, label_of(o), file, opts, now, sink),
             "vulnerability" => {
                 let loc = || Location::object(file, o.id.clone());
-                let adv = advisory(o, affected.get(o.id.as_str()).map(Vec::as_slice).unwrap_or(&[]), now);
+                let adv = advisory(
+                    o,
+                    affected
+                        .get(o.id.as_str())
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]),
+                    now,
+                );
                 sink.advisory(adv, label_of(o), &loc);
             }
             _ => {}
@@ -151,14 +177,26 @@ pub fn read_bytes(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
     }
 }
 
-fn indicator(o: &Obj, label: Tlp, file: &Arc<str>, opts: &SourceOptions, now: Timestamp, sink: &mut dyn Sink) {
+fn indicator(
+    o: &Obj,
+    label: Tlp,
+    file: &Arc<str>,
+    opts: &SourceOptions,
+    now: Timestamp,
+    sink: &mut dyn Sink,
+) {
     let loc = || Location::object(file, o.id.clone());
     if o.pattern_type.as_deref() != Some("stix") {
         sink.invalid(
             loc(),
             format!(
                 "pattern_type `{}` is not supported (only `stix`)",
-                o.pattern_type.as_deref().unwrap_or("(none)").chars().take(40).collect::<String>()
+                o.pattern_type
+                    .as_deref()
+                    .unwrap_or("(none)")
+                    .chars()
+                    .take(40)
+                    .collect::<String>()
             ),
         );
         return;
@@ -167,7 +205,11 @@ fn indicator(o: &Obj, label: Tlp, file: &Arc<str>, opts: &SourceOptions, now: Ti
         sink.skipped(&loc, "STIX indicator is revoked");
         return;
     }
-    if o.valid_until.as_deref().and_then(parse_time).is_some_and(|t| t < now) {
+    if o.valid_until
+        .as_deref()
+        .and_then(parse_time)
+        .is_some_and(|t| t < now)
+    {
         sink.skipped(&loc, "STIX indicator expired (valid_until)");
         return;
     }
@@ -184,8 +226,15 @@ fn indicator(o: &Obj, label: Tlp, file: &Arc<str>, opts: &SourceOptions, now: Ti
         }
     };
     let first_seen = o.valid_from.as_deref().and_then(parse_time);
-    let last_seen = o.modified.as_deref().or(o.created.as_deref()).and_then(parse_time);
-    let confidence = o.confidence.and_then(|c| u8::try_from(c).ok()).filter(|c| *c <= 100);
+    let last_seen = o
+        .modified
+        .as_deref()
+        .or(o.created.as_deref())
+        .and_then(parse_time);
+    let confidence = o
+        .confidence
+        .and_then(|c| u8::try_from(c).ok())
+        .filter(|c| *c <= 100);
     let tags: Vec<String> = o.labels.iter().take(10).cloned().collect();
     for (kind, value) in &values {
         let mut c = Candidate::new(*kind, value, label, &loc);
@@ -237,7 +286,11 @@ fn advisory(o: &Obj, software: &[&Obj], now: Timestamp) -> Advisory {
             })
             .collect(),
         actions: Vec::new(),
-        references: o.external_references.iter().filter_map(|r| r.url.clone()).collect(),
+        references: o
+            .external_references
+            .iter()
+            .filter_map(|r| r.url.clone())
+            .collect(),
         sectors: Vec::new(),
         published: o.created.as_deref().and_then(parse_time).unwrap_or(now),
         changes: None,
@@ -251,14 +304,22 @@ pub enum PatternError {
     #[error("unexpected end of pattern (unbalanced brackets or quotes?)")]
     Eof,
     #[error("unexpected `{found}` at byte {at}; expected {expected}")]
-    Unexpected { found: String, at: usize, expected: &'static str },
+    Unexpected {
+        found: String,
+        at: usize,
+        expected: &'static str,
+    },
 }
 
 /// The supported equality comparisons of a STIX pattern, as (type, value).
 /// Comparisons on other properties, or with other operators, are legal and
 /// ignored; anything that is not a well-formed pattern is an error.
 pub fn parse_pattern(p: &str) -> Result<Vec<(IndicatorType, String)>, PatternError> {
-    let mut parser = Pattern { s: p.as_bytes(), i: 0, out: Vec::new() };
+    let mut parser = Pattern {
+        s: p.as_bytes(),
+        i: 0,
+        out: Vec::new(),
+    };
     parser.observation_expr()?;
     parser.ws();
     if parser.i < parser.s.len() {
@@ -289,8 +350,15 @@ impl Pattern<'_> {
         if self.i >= self.s.len() {
             return PatternError::Eof;
         }
-        let found: String = String::from_utf8_lossy(&self.s[self.i..]).chars().take(20).collect();
-        PatternError::Unexpected { found, at: self.i, expected }
+        let found: String = String::from_utf8_lossy(&self.s[self.i..])
+            .chars()
+            .take(20)
+            .collect();
+        PatternError::Unexpected {
+            found,
+            at: self.i,
+            expected,
+        }
     }
 
     fn expect(&mut self, c: u8, what: &'static str) -> Result<(), PatternError> {
@@ -308,7 +376,10 @@ impl Pattern<'_> {
         for w in words {
             let end = self.i + w.len();
             if self.s.get(self.i..end) == Some(w.as_bytes())
-                && self.s.get(end).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+                && self
+                    .s
+                    .get(end)
+                    .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
             {
                 self.i = end;
                 return Some(w);
@@ -320,7 +391,10 @@ impl Pattern<'_> {
     fn word(&mut self) -> Option<String> {
         self.ws();
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || matches!(self.s[self.i], b'_' | b'-' | b':' | b'.')) {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric()
+                || matches!(self.s[self.i], b'_' | b'-' | b':' | b'.'))
+        {
             self.i += 1;
         }
         (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
@@ -354,15 +428,18 @@ impl Pattern<'_> {
             match self.keyword(&["WITHIN", "REPEATS", "START"]) {
                 Some("WITHIN") => {
                     self.number()?;
-                    self.keyword(&["SECONDS"]).ok_or_else(|| self.unexpected("SECONDS"))?;
+                    self.keyword(&["SECONDS"])
+                        .ok_or_else(|| self.unexpected("SECONDS"))?;
                 }
                 Some("REPEATS") => {
                     self.number()?;
-                    self.keyword(&["TIMES"]).ok_or_else(|| self.unexpected("TIMES"))?;
+                    self.keyword(&["TIMES"])
+                        .ok_or_else(|| self.unexpected("TIMES"))?;
                 }
                 Some(_) => {
                     self.literal()?;
-                    self.keyword(&["STOP"]).ok_or_else(|| self.unexpected("STOP"))?;
+                    self.keyword(&["STOP"])
+                        .ok_or_else(|| self.unexpected("STOP"))?;
                     self.literal()?;
                 }
                 None => return Ok(()),
@@ -373,7 +450,9 @@ impl Pattern<'_> {
     fn number(&mut self) -> Result<String, PatternError> {
         self.ws();
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || matches!(self.s[self.i], b'.' | b'-' | b'+')) {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_digit() || matches!(self.s[self.i], b'.' | b'-' | b'+'))
+        {
             self.i += 1;
         }
         if self.i == start {
@@ -403,7 +482,10 @@ impl Pattern<'_> {
         let path = self.object_path()?;
         let negated = self.keyword(&["NOT"]).is_some();
         self.ws();
-        let op = if self.s[self.i..].starts_with(b"!=") || self.s[self.i..].starts_with(b"<=") || self.s[self.i..].starts_with(b">=") {
+        let op = if self.s[self.i..].starts_with(b"!=")
+            || self.s[self.i..].starts_with(b"<=")
+            || self.s[self.i..].starts_with(b">=")
+        {
             self.i += 2;
             "cmp"
         } else if matches!(self.s.get(self.i), Some(b'=')) {
@@ -424,7 +506,8 @@ impl Pattern<'_> {
             }
             _ => Some(self.literal()?),
         };
-        if op == "=" && !negated
+        if op == "="
+            && !negated
             && let Some(v) = value
             && let Some(kind) = path_type(&path, &v)
         {
@@ -457,7 +540,9 @@ impl Pattern<'_> {
                     let q = self.quoted_body()?;
                     out.push_str(&q);
                 }
-                b if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'.' | b'[' | b']' | b'*') => {
+                b if b.is_ascii_alphanumeric()
+                    || matches!(b, b'_' | b'-' | b':' | b'.' | b'[' | b']' | b'*') =>
+                {
                     // `]` closes the observation unless it ends an index
                     if b == b']' && !out.ends_with(|c: char| c.is_ascii_digit() || c == '*') {
                         break;
@@ -521,7 +606,13 @@ impl Pattern<'_> {
 
 /// The Varde type of an object path's value, for the paths Varde reads.
 fn path_type(path: &str, value: &str) -> Option<IndicatorType> {
-    let ip = |v4: IndicatorType| if value.contains('/') { IndicatorType::Cidr } else { v4 };
+    let ip = |v4: IndicatorType| {
+        if value.contains('/') {
+            IndicatorType::Cidr
+        } else {
+            v4
+        }
+    };
     Some(match path {
         "ipv4-addr:value" => ip(IndicatorType::Ipv4),
         "ipv6-addr:value" => ip(IndicatorType::Ipv6),
@@ -549,16 +640,36 @@ mod tests {
     #[test]
     fn patterns() {
         let p = |s| parse_pattern(s).unwrap();
-        assert_eq!(p("[ipv4-addr:value = '198.51.100.7']"), vec![(Ipv4, "198.51.100.7".into())]);
-        assert_eq!(p("[ipv4-addr:value = '10.0.0.0/8']"), vec![(Cidr, "10.0.0.0/8".into())]);
         assert_eq!(
-            p("[file:hashes.'SHA-256' = 'aa' OR file:hashes.MD5 = 'bb'] AND [domain-name:value='x.example']"),
-            vec![(Sha256, "aa".into()), (Md5, "bb".into()), (Domain, "x.example".into())]
+            p("[ipv4-addr:value = '198.51.100.7']"),
+            vec![(Ipv4, "198.51.100.7".into())]
         );
-        assert_eq!(p("[url:value = 'http://a.example/it\\'s']"), vec![(Url, "http://a.example/it's".into())]);
-        assert_eq!(p("[autonomous-system:number = 64500]"), vec![(Asn, "64500".into())]);
         assert_eq!(
-            p("([ipv6-addr:value = '2001:db8::1'] FOLLOWEDBY [file:name = 'x.exe']) WITHIN 300 SECONDS"),
+            p("[ipv4-addr:value = '10.0.0.0/8']"),
+            vec![(Cidr, "10.0.0.0/8".into())]
+        );
+        assert_eq!(
+            p(
+                "[file:hashes.'SHA-256' = 'aa' OR file:hashes.MD5 = 'bb'] AND [domain-name:value='x.example']"
+            ),
+            vec![
+                (Sha256, "aa".into()),
+                (Md5, "bb".into()),
+                (Domain, "x.example".into())
+            ]
+        );
+        assert_eq!(
+            p("[url:value = 'http://a.example/it\\'s']"),
+            vec![(Url, "http://a.example/it's".into())]
+        );
+        assert_eq!(
+            p("[autonomous-system:number = 64500]"),
+            vec![(Asn, "64500".into())]
+        );
+        assert_eq!(
+            p(
+                "([ipv6-addr:value = '2001:db8::1'] FOLLOWEDBY [file:name = 'x.exe']) WITHIN 300 SECONDS"
+            ),
             vec![(Ipv6, "2001:db8::1".into())]
         );
         assert_eq!(p("[file:size > 1000 AND file:name NOT = 'a']"), vec![]);
