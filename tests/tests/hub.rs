@@ -883,11 +883,94 @@ fn write_config(bus: &BusFixture, dir: &Path, who: &str) -> PathBuf {
     let cfg = format!(
         "[identity]\norg = \"{who}\"\nage = \"{who}.age\"\nsigning = \"{who}.sign\"\n\n\
          [directory]\nroot_keys = [\"{root}\"]\nfile = \"directory.json\"\nwatch = false\n\n\
-         [nats]\nurl = \"{}\"\n\n[hub]\nstate_dir = \"state-{who}\"\nwarninglists = [{}]\n",
+         [nats]\nurl = \"{}\"\n\n[consumer]\ncreate = true\n\n[hub]\nstate_dir = \"state-{who}\"\nwarninglists = [{}]\n",
         bus.nats.url(),
         lists.join(", ")
     );
     let path = dir.join(format!("{who}.toml"));
     std::fs::write(&path, cfg).unwrap();
     path
+}
+
+/// `varde hub run` as a process: a drop folder is ingested when a file
+/// appears, sightings are consumed from the hub's durable inbox, and
+/// SIGTERM stops it cleanly.
+#[tokio::test]
+async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
+    use varde_bus::seal::Draft;
+
+    let bus = BusFixture::start().await.unwrap();
+    let mut gj = bus.inbox(bus.identity("gjovik"), "gjovik").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(&bus, dir.path(), "kcsirt");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[hub.sources]]\nname = \"drop\"\nkind = \"list\"\nlocation = \"incoming\"\nwatch = true\nevery = \"1s\"\ntype = \"domain\"\ntlp = \"green\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    std::fs::create_dir(dir.path().join("incoming")).unwrap();
+    let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
+    let mut child = tokio::process::Command::new(varde_tests::workspace_bin("varde").unwrap())
+        .arg("-c")
+        .arg(&cfg)
+        .args(["hub", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(dir.path().join("hub.log")).unwrap_or_default();
+    // ready once its durable consumer exists
+    let stream = bus.js.get_stream("VARDE").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stream.consumer_info("kcsirt-hub").await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "hub did not start:\n{}", log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    std::fs::write(dir.path().join("incoming/monday.txt"), "phish-one.example\nphish-two.example\n").unwrap();
+    let mut batch = None;
+    while batch.is_none() {
+        assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(30), "no batch:\n{}", log_text());
+        for d in drain(&mut gj, IDLE).await.unwrap() {
+            if let Payload::Indicator(b) = &d.opened.payload {
+                batch = Some(b.clone());
+            }
+        }
+    }
+    let b = batch.unwrap();
+    assert_eq!(b.source.as_deref(), Some("list:drop"));
+    let mut values: Vec<&str> = b.indicators.iter().map(|i| i.value.as_str()).collect();
+    values.sort();
+    assert_eq!(values, ["phish-one.example", "phish-two.example"]);
+
+    for who in ["gjovik", "lillehammer", "innlandet-fk"] {
+        let p = Payload::Sighting(Sighting {
+            kind: IndicatorType::Ipv4,
+            value: "198.51.100.77".into(),
+            seen_at: jiff::Timestamp::now(),
+            note: None,
+            reporter: None,
+            aggregate: None,
+        });
+        bus.publish(&bus.identity(who), Draft::new(&p, Tlp::Amber, Audience::orgs([org("kcsirt")])))
+            .await
+            .unwrap();
+    }
+    let mut aggregate = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while aggregate.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no sighting count:\n{}", log_text());
+        for d in drain(&mut gj, IDLE).await.unwrap() {
+            if let Payload::Sighting(s) = &d.opened.payload {
+                aggregate = s.aggregate;
+            }
+        }
+    }
+    assert_eq!(aggregate.map(|a| a.orgs), Some(3));
+
+    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "hub run exited with {status}:\n{}", log_text());
 }

@@ -192,3 +192,49 @@ fn opt_indicator_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Indicato
     let s = String::deserialize(d)?;
     s.parse().map(Some).map_err(serde::de::Error::custom)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::{Loaded, Settings};
+
+    fn read(text: &str) -> Result<Loaded<Settings>, String> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("varde.toml");
+        std::fs::write(&p, text).unwrap();
+        Loaded::<Settings>::read(&p).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn hub_table_is_typed_and_errors_name_key_and_file() {
+        let l = read(
+            "[hub]\nstate_dir = \"/var/lib/varde/hub\"\ndedup_window = \"3d\"\ndefault_tlp = \"TLP:GREEN\"\n\
+             amber_groups = [\"admin\", \"health\"]\n\n\
+             [[hub.sources]]\nname = \"circl\"\nkind = \"misp\"\nlocation = \"https://feed.example/misp/\"\nevery = \"1h\"\n\n\
+             [[hub.sources]]\nname = \"drop\"\nkind = \"csv\"\nlocation = \"incoming\"\nwatch = true\ncolumns = [\"type\", \"value\"]\ntype = \"ipv4\"\n",
+        )
+        .unwrap();
+        let h = &l.value.hub;
+        assert_eq!(h.dedup_window, std::time::Duration::from_secs(3 * 86400));
+        assert_eq!(h.default_tlp, varde_schemas::Tlp::Green);
+        assert_eq!(h.sources.len(), 2);
+        assert_eq!(h.sources[0].every, Some(std::time::Duration::from_secs(3600)));
+        assert!(h.sources[1].watch);
+        assert_eq!(h.sources[1].indicator_type, Some(varde_schemas::payload::IndicatorType::Ipv4));
+        // defaults
+        let l = read("").unwrap();
+        assert_eq!(l.value.hub.dedup_window, std::time::Duration::from_secs(7 * 86400));
+        assert_eq!(l.value.hub.sighting_threshold, 3);
+
+        for (text, key) in [
+            ("[hub]\ndedup_windw = \"7d\"\n", "dedup_windw"),
+            ("[hub]\ndedup_window = \"a week\"\n", "a week"),
+            ("[hub]\ndefault_tlp = \"purple\"\n", "purple"),
+            ("[[hub.sources]]\nname = \"x\"\nkind = \"rss\"\nlocation = \"y\"\n", "rss"),
+            ("[[hub.sources]]\nname = \"x\"\nkind = \"csv\"\nlocation = \"y\"\ncolumnz = []\n", "columnz"),
+        ] {
+            let e = read(text).err().unwrap_or_else(|| panic!("{text} should be refused"));
+            assert!(e.contains("varde.toml") && e.contains(key), "{text}: {e}");
+            assert!(e.contains("hub"), "the error should name the hub key: {e}");
+        }
+    }
+}
