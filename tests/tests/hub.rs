@@ -974,3 +974,32 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "hub run exited with {status}:\n{}", log_text());
 }
+
+/// A MISP feed served over HTTP (Python's http.server, a real server on
+/// loopback) ingests exactly like the same folder on disk.
+#[tokio::test]
+async fn misp_feed_over_http_matches_the_folder() {
+    let bus = BusFixture::start().await.unwrap();
+    let port = varde_tests::free_port();
+    let mut server = tokio::process::Command::new(repo_root().join(".venv/bin/python"))
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(fixtures().join("misp"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "http.server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let h = hub(&bus, state.path(), |_| {});
+    let o = h.options("norcert", None);
+    let url = format!("http://127.0.0.1:{port}/");
+    let s = h.ingest(SourceKind::Misp, &Input::parse(&url).unwrap(), &o, None).await.unwrap();
+    assert_eq!(counts(&s), [30, 20, 2, 2, 4, 1, 1, 2, 2, 18, 4], "{s}");
+    assert!(has_reason(&s, "answered HTTP 404"), "{s}");
+    server.kill().await.unwrap();
+}
