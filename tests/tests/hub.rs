@@ -924,14 +924,26 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
     let stream = bus.js.get_stream("VARDE").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while stream.consumer_info("kcsirt-hub").await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "hub did not start:\n{}", log_text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hub did not start:\n{}",
+            log_text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    std::fs::write(dir.path().join("incoming/monday.txt"), "phish-one.example\nphish-two.example\n").unwrap();
+    std::fs::write(
+        dir.path().join("incoming/monday.txt"),
+        "phish-one.example\nphish-two.example\n",
+    )
+    .unwrap();
     let mut batch = None;
     while batch.is_none() {
-        assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(30), "no batch:\n{}", log_text());
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(30),
+            "no batch:\n{}",
+            log_text()
+        );
         for d in drain(&mut gj, IDLE).await.unwrap() {
             if let Payload::Indicator(b) = &d.opened.payload {
                 batch = Some(b.clone());
@@ -953,14 +965,21 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
             reporter: None,
             aggregate: None,
         });
-        bus.publish(&bus.identity(who), Draft::new(&p, Tlp::Amber, Audience::orgs([org("kcsirt")])))
-            .await
-            .unwrap();
+        bus.publish(
+            &bus.identity(who),
+            Draft::new(&p, Tlp::Amber, Audience::orgs([org("kcsirt")])),
+        )
+        .await
+        .unwrap();
     }
     let mut aggregate = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while aggregate.is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "no sighting count:\n{}", log_text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sighting count:\n{}",
+            log_text()
+        );
         for d in drain(&mut gj, IDLE).await.unwrap() {
             if let Payload::Sighting(s) = &d.opened.payload {
                 aggregate = s.aggregate;
@@ -971,8 +990,15 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
 
     let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "hub run exited with {status}:\n{}", log_text());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "hub run exited with {status}:\n{}",
+        log_text()
+    );
 }
 
 /// A MISP feed served over HTTP (Python's http.server, a real server on
@@ -982,7 +1008,14 @@ async fn misp_feed_over_http_matches_the_folder() {
     let bus = BusFixture::start().await.unwrap();
     let port = varde_tests::free_port();
     let mut server = tokio::process::Command::new(repo_root().join(".venv/bin/python"))
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+        ])
         .arg(fixtures().join("misp"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -990,15 +1023,24 @@ async fn misp_feed_over_http_matches_the_folder() {
         .spawn()
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "http.server did not start");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "http.server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let state = tempfile::tempdir().unwrap();
     let h = hub(&bus, state.path(), |_| {});
     let o = h.options("norcert", None);
     let url = format!("http://127.0.0.1:{port}/");
-    let s = h.ingest(SourceKind::Misp, &Input::parse(&url).unwrap(), &o, None).await.unwrap();
+    let s = h
+        .ingest(SourceKind::Misp, &Input::parse(&url).unwrap(), &o, None)
+        .await
+        .unwrap();
     assert_eq!(counts(&s), [30, 20, 2, 2, 4, 1, 1, 2, 2, 18, 4], "{s}");
     assert!(has_reason(&s, "answered HTTP 404"), "{s}");
     server.kill().await.unwrap();

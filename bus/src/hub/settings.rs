@@ -217,22 +217,39 @@ mod tests {
         assert_eq!(h.dedup_window, std::time::Duration::from_secs(3 * 86400));
         assert_eq!(h.default_tlp, varde_schemas::Tlp::Green);
         assert_eq!(h.sources.len(), 2);
-        assert_eq!(h.sources[0].every, Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(
+            h.sources[0].every,
+            Some(std::time::Duration::from_secs(3600))
+        );
         assert!(h.sources[1].watch);
-        assert_eq!(h.sources[1].indicator_type, Some(varde_schemas::payload::IndicatorType::Ipv4));
+        assert_eq!(
+            h.sources[1].indicator_type,
+            Some(varde_schemas::payload::IndicatorType::Ipv4)
+        );
         // defaults
         let l = read("").unwrap();
-        assert_eq!(l.value.hub.dedup_window, std::time::Duration::from_secs(7 * 86400));
+        assert_eq!(
+            l.value.hub.dedup_window,
+            std::time::Duration::from_secs(7 * 86400)
+        );
         assert_eq!(l.value.hub.sighting_threshold, 3);
 
         for (text, key) in [
             ("[hub]\ndedup_windw = \"7d\"\n", "dedup_windw"),
             ("[hub]\ndedup_window = \"a week\"\n", "a week"),
             ("[hub]\ndefault_tlp = \"purple\"\n", "purple"),
-            ("[[hub.sources]]\nname = \"x\"\nkind = \"rss\"\nlocation = \"y\"\n", "rss"),
-            ("[[hub.sources]]\nname = \"x\"\nkind = \"csv\"\nlocation = \"y\"\ncolumnz = []\n", "columnz"),
+            (
+                "[[hub.sources]]\nname = \"x\"\nkind = \"rss\"\nlocation = \"y\"\n",
+                "rss",
+            ),
+            (
+                "[[hub.sources]]\nname = \"x\"\nkind = \"csv\"\nlocation = \"y\"\ncolumnz = []\n",
+                "columnz",
+            ),
         ] {
-            let e = read(text).err().unwrap_or_else(|| panic!("{text} should be refused"));
+            let e = read(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} should be refused"));
             assert!(e.contains("varde.toml") && e.contains(key), "{text}: {e}");
             assert!(e.contains("hub"), "the error should name the hub key: {e}");
         }
