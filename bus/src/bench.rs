@@ -415,7 +415,7 @@ async fn sealed_e2e(
 }
 
 /// A nats-server the bench started (killed on drop) or one it was given.
-enum BenchServer {
+pub(crate) enum BenchServer {
     Own {
         child: Box<tokio::process::Child>,
         url: String,
@@ -425,14 +425,14 @@ enum BenchServer {
 }
 
 impl BenchServer {
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             BenchServer::Own { url, .. } => url.clone(),
             BenchServer::External(u) => u.clone(),
         }
     }
 
-    async fn start() -> anyhow::Result<BenchServer> {
+    pub(crate) async fn start() -> anyhow::Result<BenchServer> {
         let bin = find_nats_server().ok_or_else(|| {
             anyhow::anyhow!(
                 "nats-server not found: run deploy/dev/venv.sh, set VARDE_NATS_SERVER, or pass --nats"

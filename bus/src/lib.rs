@@ -6,6 +6,7 @@ pub mod bench;
 pub mod directory;
 pub mod directory_kv;
 pub mod envelope;
+pub mod hub;
 pub mod inbox;
 pub mod keys;
 pub mod seal;

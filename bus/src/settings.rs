@@ -138,9 +138,9 @@ pub struct Settings {
     pub stream: StreamSettings,
     #[serde(default)]
     pub consumer: ConsumerSettings,
-    /// Hub settings (`varde hub run`); opaque here.
+    /// Hub settings (`varde ingest`, `varde hub run`, `varde export`).
     #[serde(default)]
-    pub hub: Option<toml::Value>,
+    pub hub: crate::hub::settings::HubSettings,
     /// Log format: `text` (default) or `json`.
     #[serde(default)]
     pub log_format: Option<String>,

@@ -59,8 +59,32 @@ pub enum Command {
     Tail(tail::Args),
     /// Check a raw envelope's header and signature without decrypting it.
     Inspect(inspect::Args),
-    /// Measure seal/open and end-to-end throughput against baselines.
-    Bench(crate::bench::Args),
+    /// Ingest a feed once: MISP, STIX 2.1, CSV, a plain list or advisories.
+    Ingest(crate::hub::cli::IngestArgs),
+    /// The CSIRT hub.
+    #[command(subcommand)]
+    Hub(crate::hub::cli::HubCommand),
+    /// Export what this identity may read as STIX 2.1 or a MISP feed.
+    Export(crate::hub::cli::ExportArgs),
+    /// Measure seal/open and end-to-end throughput against baselines
+    /// (`varde bench hub`: the hub's ingest and routing).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub mode: Option<BenchMode>,
+    #[command(flatten)]
+    pub bus: crate::bench::Args,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchMode {
+    /// Hub ingest (MISP feed → sealed envelopes on nats-server) and
+    /// longest-prefix routing at 370 orgs and 50,000 CIDRs.
+    Hub(crate::hub::bench::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,7 +130,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(a) => publish::run(a, &cfg).await,
         Command::Tail(a) => tail::run(a, &cfg).await,
         Command::Inspect(a) => inspect::run(a, &cfg).await,
-        Command::Bench(a) => crate::bench::run(a).await,
+        Command::Ingest(a) => crate::hub::cli::ingest(a, &cfg).await,
+        Command::Hub(crate::hub::cli::HubCommand::Run) => crate::hub::cli::run(&cfg).await,
+        Command::Export(a) => crate::hub::cli::export(a, &cfg).await,
+        Command::Bench(BenchArgs {
+            mode: Some(BenchMode::Hub(a)),
+            ..
+        }) => crate::hub::bench::run(a).await,
+        Command::Bench(BenchArgs { mode: None, bus }) => crate::bench::run(bus).await,
     }
 }
 

@@ -1,0 +1,225 @@
+//! The hub's commands: `varde ingest`, `varde hub run`, `varde export`.
+//! Flag parsing and printing only; the work is in the library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use varde_schemas::Tlp;
+use varde_schemas::payload::IndicatorType;
+
+use super::settings::SourceKind;
+use super::source::Input;
+use super::warninglist::Warninglists;
+use super::{Hub, default_warninglists};
+use crate::cli::Session;
+
+#[derive(clap::Args, Debug)]
+pub struct IngestArgs {
+    /// What the source is.
+    #[arg(value_enum)]
+    pub kind: SourceKind,
+    /// File, folder or http(s) URL (a MISP feed: the folder or URL holding
+    /// manifest.json).
+    pub location: String,
+    /// Source name in what is published (`misp:<name>`); default: the
+    /// file or folder name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Label of records that carry none (default: hub.default_tlp).
+    #[arg(long)]
+    pub tlp: Option<Tlp>,
+    /// CSV/list: the indicator type when there is no type column.
+    #[arg(long = "type")]
+    pub indicator_type: Option<IndicatorType>,
+    /// CSV: column mapping, e.g. `type,value,first_seen,-,comment`.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// CSV: field delimiter.
+    #[arg(long, default_value_t = ',')]
+    pub delimiter: char,
+    /// CSV: the first row is a header (used as the mapping if --columns
+    /// is not given).
+    #[arg(long)]
+    pub header: bool,
+    /// The advisory the CSIRT will send about these findings (named in
+    /// owners' notifications).
+    #[arg(long)]
+    pub advisory_id: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum HubCommand {
+    /// Run the hub: configured sources on their schedules or as drop
+    /// folders, and members' sightings from the hub's durable inbox.
+    Run,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ExportFormat {
+    /// One STIX 2.1 bundle (JSON).
+    Stix,
+    /// A MISP feed folder (manifest.json + one file per event).
+    Misp,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// From this long ago (e.g. 24h, 7d).
+    #[arg(long, default_value = "24h")]
+    pub since: String,
+    /// STIX: output file (default: stdout). MISP: output folder (required).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+/// A hub for this configuration: state and warninglist paths resolved
+/// against the config file.
+pub fn hub(s: &Session) -> anyhow::Result<Hub> {
+    let mut hs = s.settings.value.hub.clone();
+    hs.state_dir = s.settings.path(&hs.state_dir);
+    let lists: Vec<PathBuf> = if hs.warninglists.is_empty() {
+        default_warninglists()
+    } else {
+        hs.warninglists.iter().map(|p| s.settings.path(p)).collect()
+    };
+    hs.warninglists = lists.clone();
+    let wl = Warninglists::load(&lists)
+        .with_context(|| format!("{}: hub.warninglists", s.settings.file.display()))?;
+    if lists.is_empty() {
+        tracing::warn!(
+            "no warninglists configured and deploy/hub/warninglists not found: nothing is dropped as noise"
+        );
+    }
+    let dir = s.directory.current();
+    if s.identity.org != dir.doc.csirt {
+        tracing::warn!(org = %s.identity.org, csirt = %dir.doc.csirt, "the hub runs as an org that is not the directory's CSIRT; members send sightings to the CSIRT");
+    }
+    Ok(Hub::new(
+        s.identity.clone(),
+        s.directory.clone(),
+        s.js.clone(),
+        hs,
+        wl,
+    )?)
+}
+
+fn default_name(location: &str) -> String {
+    if let Ok(u) = url::Url::parse(location)
+        && let Some(h) = u.host_str()
+    {
+        return h.to_string();
+    }
+    Path::new(location.trim_end_matches('/'))
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into())
+}
+
+pub async fn ingest(a: IngestArgs, config: &Path) -> anyhow::Result<()> {
+    let s = Session::connect(config).await?;
+    let hub = hub(&s)?;
+    let name = a.name.clone().unwrap_or_else(|| default_name(&a.location));
+    let mut opts = hub.options(&name, None);
+    if let Some(t) = a.tlp {
+        opts.default_tlp = t;
+    }
+    opts.indicator_type = a.indicator_type;
+    opts.columns = a.columns.clone();
+    opts.delimiter =
+        u8::try_from(a.delimiter).context("--delimiter must be one ASCII character")?;
+    opts.header = a.header;
+    opts.advisory_id = a.advisory_id.clone();
+    let input = Input::parse(&a.location)?;
+    let bar = (!a.json && !a.no_progress && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} read  {msg}  [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let result = hub.ingest(a.kind, &input, &opts, bar.clone()).await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let summary = result?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{summary}");
+    }
+    Ok(())
+}
+
+pub async fn run(config: &Path) -> anyhow::Result<()> {
+    let s = Session::connect(config).await?;
+    let hub = Arc::new(hub(&s)?);
+    let mut sources = Vec::new();
+    for src in &hub.settings.sources {
+        let loc = if src.location.starts_with("http://") || src.location.starts_with("https://") {
+            src.location.clone()
+        } else {
+            s.settings
+                .path(Path::new(&src.location))
+                .display()
+                .to_string()
+        };
+        sources.push((src.clone(), loc));
+    }
+    let create = s.settings.value.consumer.create;
+    if s.settings.value.directory.watch {
+        let js = s.js.clone();
+        let handle = s.directory.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::directory_kv::watch(js, handle).await {
+                tracing::warn!(error = %e, "directory watch ended");
+            }
+        });
+    }
+    super::run::run(hub, sources, create).await
+}
+
+pub async fn export(a: ExportArgs, config: &Path) -> anyhow::Result<()> {
+    let s = Session::connect(config).await?;
+    let since =
+        crate::time::ago(crate::time::parse_duration(&a.since).map_err(anyhow::Error::msg)?);
+    let items =
+        super::export::collect(&s.js, s.identity.clone(), s.directory.clone(), since).await?;
+    match a.format {
+        ExportFormat::Stix => {
+            let b = super::export::stix::bundle(&items);
+            let text = serde_json::to_string_pretty(&b)?;
+            match &a.out {
+                Some(p) if p != Path::new("-") => {
+                    std::fs::write(p, text + "\n")
+                        .with_context(|| format!("writing {}", p.display()))?;
+                    eprintln!(
+                        "wrote {} ({} objects from {} envelopes)",
+                        p.display(),
+                        b["objects"].as_array().map_or(0, Vec::len),
+                        items.len()
+                    );
+                }
+                _ => println!("{text}"),
+            }
+        }
+        ExportFormat::Misp => {
+            let dir = a.out.context("export misp needs --out FOLDER")?;
+            let n = super::export::misp::write_feed(&items, &dir)
+                .with_context(|| format!("writing {}", dir.display()))?;
+            eprintln!("wrote {n} events to {}", dir.display());
+        }
+    }
+    Ok(())
+}

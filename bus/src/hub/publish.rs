@@ -1,0 +1,147 @@
+//! The hub's sink: payloads are sealed on blocking threads (one per core,
+//! in order) and published with pipelined PubAcks, so sealing a
+//! 370-recipient batch, the broker round trip and reading the next records
+//! overlap.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use varde_schemas::{Audience, Payload, Tlp};
+
+use crate::directory::VerifiedDirectory;
+use crate::keys::Identity;
+use crate::seal::{self, Draft, SealError, Sealed};
+use crate::transport::{self, Pending, TransportError};
+
+/// One envelope to seal and publish.
+pub struct Work {
+    pub payload: Payload,
+    pub label: Tlp,
+    pub audience: Audience,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot seal a {kind} for {audience}: {source}")]
+    Seal {
+        kind: varde_schemas::Kind,
+        audience: String,
+        #[source]
+        source: SealError,
+    },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("sealing thread failed: {0}")]
+    Join(String),
+}
+
+/// What the publisher did.
+#[derive(Debug, Default, Clone)]
+pub struct Published {
+    pub envelopes: u64,
+    pub copies: u64,
+}
+
+/// A running publisher. Send `Work` into it; `finish` waits for every
+/// PubAck.
+pub struct Publisher {
+    tx: mpsc::UnboundedSender<Work>,
+    task: JoinHandle<Result<Published, PublishError>>,
+}
+
+/// PubAcks awaited at most this far behind the sends.
+const IN_FLIGHT: usize = 512;
+
+impl Publisher {
+    pub fn start(
+        js: async_nats::jetstream::Context,
+        identity: Arc<Identity>,
+        dir: Arc<VerifiedDirectory>,
+    ) -> Publisher {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(js, identity, dir, rx));
+        Publisher { tx, task }
+    }
+
+    /// Queues one envelope. Never blocks: the input is already in memory.
+    pub fn send(&self, w: Work) -> bool {
+        self.tx.send(w).is_ok()
+    }
+
+    pub fn sender(&self) -> mpsc::UnboundedSender<Work> {
+        self.tx.clone()
+    }
+
+    pub async fn finish(self) -> Result<Published, PublishError> {
+        drop(self.tx);
+        self.task
+            .await
+            .map_err(|e| PublishError::Join(e.to_string()))?
+    }
+}
+
+fn seal_one(identity: &Identity, dir: &VerifiedDirectory, w: Work) -> Result<Sealed, PublishError> {
+    let kind = w.payload.kind();
+    let audience = w.audience.to_string();
+    seal::seal(identity, dir, Draft::new(&w.payload, w.label, w.audience)).map_err(|source| {
+        PublishError::Seal {
+            kind,
+            audience,
+            source,
+        }
+    })
+}
+
+async fn run(
+    js: async_nats::jetstream::Context,
+    identity: Arc<Identity>,
+    dir: Arc<VerifiedDirectory>,
+    mut rx: mpsc::UnboundedReceiver<Work>,
+) -> Result<Published, PublishError> {
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut sealing: VecDeque<JoinHandle<Result<Sealed, PublishError>>> = VecDeque::new();
+    let mut acks: VecDeque<Vec<Pending>> = VecDeque::new();
+    let mut out = Published::default();
+
+    async fn sent(
+        js: &async_nats::jetstream::Context,
+        h: JoinHandle<Result<Sealed, PublishError>>,
+        acks: &mut VecDeque<Vec<Pending>>,
+        out: &mut Published,
+    ) -> Result<(), PublishError> {
+        let sealed = h.await.map_err(|e| PublishError::Join(e.to_string()))??;
+        acks.push_back(transport::send(js, &sealed).await?);
+        while acks.len() > IN_FLIGHT {
+            if let Some(p) = acks.pop_front() {
+                confirmed(p, out).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn confirmed(p: Vec<Pending>, out: &mut Published) -> Result<(), PublishError> {
+        let stored = transport::confirm(p).await?;
+        out.envelopes += 1;
+        out.copies += stored.len() as u64;
+        Ok(())
+    }
+
+    while let Some(w) = rx.recv().await {
+        let (id, d) = (identity.clone(), dir.clone());
+        sealing.push_back(tokio::task::spawn_blocking(move || seal_one(&id, &d, w)));
+        while sealing.len() >= parallel {
+            if let Some(h) = sealing.pop_front() {
+                sent(&js, h, &mut acks, &mut out).await?;
+            }
+        }
+    }
+    while let Some(h) = sealing.pop_front() {
+        sent(&js, h, &mut acks, &mut out).await?;
+    }
+    while let Some(p) = acks.pop_front() {
+        confirmed(p, &mut out).await?;
+    }
+    Ok(out)
+}
