@@ -8,6 +8,7 @@ pub mod directory_kv;
 pub mod envelope;
 pub mod inbox;
 pub mod keys;
+pub mod provision;
 pub mod seal;
 pub mod settings;
 pub mod subject;
