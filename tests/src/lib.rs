@@ -16,6 +16,7 @@ mod matrix;
 mod nats;
 mod ports;
 mod process;
+pub mod provisioned;
 mod synapse;
 mod venv;
 
