@@ -29,23 +29,18 @@ impl Reload for HarnessReload<'_> {
 /// `include` line for an `auth.conf` in `out`. nats-server resolves an
 /// include relative to the including file only (an absolute path is joined
 /// onto the config's directory), and the harness puts each server config
-/// in its own dir directly under the temp dir, so `out` must be a sibling.
+/// in its own dir directly under the temp dir, so `out` must be inside the
+/// temp dir and is reached through `..`.
 pub fn include_line(out: &Path) -> Result<String> {
-    let tmp = std::env::temp_dir();
     let canon = |p: &Path| p.canonicalize().with_context(|| format!("{}", p.display()));
-    if canon(out.parent().context("no parent")?)? != canon(&tmp)? {
-        bail!(
-            "{} must be directly under {} to be included",
-            out.display(),
-            tmp.display()
-        );
-    }
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .context("output dir name is not UTF-8")?;
+    let tmp = canon(&std::env::temp_dir())?;
+    let out = canon(out)?;
+    let rel = out
+        .strip_prefix(&tmp)
+        .with_context(|| format!("{} must be inside {} to be included", out.display(), tmp.display()))?;
+    let rel = rel.to_str().context("output dir is not UTF-8")?;
     Ok(format!(
-        "include \"../{name}/{}\"\n",
+        "include \"../{rel}/{}\"\n",
         provision::authorization::FILE
     ))
 }
