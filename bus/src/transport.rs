@@ -130,12 +130,13 @@ impl NatsSettings {
         }
         if let Some(seed) = &self.nkey_seed {
             crate::keys::check_private(seed)?;
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(seed).map_err(
-                |source| TransportError::Credentials {
-                    path: seed.clone(),
-                    source,
-                },
-            )?);
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(seed).map_err(|source| {
+                    TransportError::Credentials {
+                        path: seed.clone(),
+                        source,
+                    }
+                })?);
             let seed_line = text
                 .lines()
                 .map(str::trim)
@@ -200,21 +201,24 @@ impl NatsSettings {
     }
 
     pub async fn connect(&self) -> Result<async_nats::Client, TransportError> {
-        let opts = self.connect_options().await?.event_callback(|event| async move {
-            match event {
-                // Permission refusals and other server complaints reach the
-                // client only as events; log them so they are not silent.
-                async_nats::Event::ServerError(e) => {
-                    tracing::warn!(error = %e, "NATS server error")
+        let opts = self
+            .connect_options()
+            .await?
+            .event_callback(|event| async move {
+                match event {
+                    // Permission refusals and other server complaints reach the
+                    // client only as events; log them so they are not silent.
+                    async_nats::Event::ServerError(e) => {
+                        tracing::warn!(error = %e, "NATS server error")
+                    }
+                    async_nats::Event::ClientError(e) => {
+                        tracing::warn!(error = %e, "NATS client error")
+                    }
+                    async_nats::Event::Disconnected => tracing::info!("disconnected from NATS"),
+                    async_nats::Event::Connected => tracing::debug!("connected to NATS"),
+                    other => tracing::debug!(event = %other, "NATS event"),
                 }
-                async_nats::Event::ClientError(e) => {
-                    tracing::warn!(error = %e, "NATS client error")
-                }
-                async_nats::Event::Disconnected => tracing::info!("disconnected from NATS"),
-                async_nats::Event::Connected => tracing::debug!("connected to NATS"),
-                other => tracing::debug!(event = %other, "NATS event"),
-            }
-        });
+            });
         self.connect_with(opts).await
     }
 

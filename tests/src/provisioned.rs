@@ -35,9 +35,13 @@ pub fn include_line(out: &Path) -> Result<String> {
     let canon = |p: &Path| p.canonicalize().with_context(|| format!("{}", p.display()));
     let tmp = canon(&std::env::temp_dir())?;
     let out = canon(out)?;
-    let rel = out
-        .strip_prefix(&tmp)
-        .with_context(|| format!("{} must be inside {} to be included", out.display(), tmp.display()))?;
+    let rel = out.strip_prefix(&tmp).with_context(|| {
+        format!(
+            "{} must be inside {} to be included",
+            out.display(),
+            tmp.display()
+        )
+    })?;
     let rel = rel.to_str().context("output dir is not UTF-8")?;
     Ok(format!(
         "include \"../{rel}/{}\"\n",

@@ -81,48 +81,174 @@ async fn directory_workflow_publish_tail_and_inspect() {
     assert!(root_pub.starts_with("ed25519:"));
     assert_eq!(mode(&c.path("root.sign")), 0o600);
 
-    c.ok(&["directory", "init", "--file", "draft.json", "--csirt", "kcsirt"]);
-    c.ok(&["directory", "add-org", "--file", "draft.json", "--id", "gjovik", "--name", "Gjøvik kommune", "--group", "admin"]);
-    c.ok(&["directory", "add-org", "--file", "draft.json", "--id", "hamar", "--name", "Hamar kommune", "--group", "health"]);
-    let bad_group = c.fails(&["directory", "add-org", "--file", "draft.json", "--id", "x", "--name", "X", "--group", "nope"]);
-    assert!(bad_group.contains("group `nope` is not defined"), "{bad_group}");
+    c.ok(&[
+        "directory",
+        "init",
+        "--file",
+        "draft.json",
+        "--csirt",
+        "kcsirt",
+    ]);
+    c.ok(&[
+        "directory",
+        "add-org",
+        "--file",
+        "draft.json",
+        "--id",
+        "gjovik",
+        "--name",
+        "Gjøvik kommune",
+        "--group",
+        "admin",
+    ]);
+    c.ok(&[
+        "directory",
+        "add-org",
+        "--file",
+        "draft.json",
+        "--id",
+        "hamar",
+        "--name",
+        "Hamar kommune",
+        "--group",
+        "health",
+    ]);
+    let bad_group = c.fails(&[
+        "directory",
+        "add-org",
+        "--file",
+        "draft.json",
+        "--id",
+        "x",
+        "--name",
+        "X",
+        "--group",
+        "nope",
+    ]);
+    assert!(
+        bad_group.contains("group `nope` is not defined"),
+        "{bad_group}"
+    );
     for org in ["kcsirt", "gjovik", "hamar"] {
         let out = c.ok(&["keygen", "--org", org, "--role", "org", "--out", "keys"]);
         assert!(out.contains("key id"));
         assert_eq!(mode(&c.path(&format!("keys/{org}-org.age"))), 0o600);
         assert_eq!(mode(&c.path(&format!("keys/{org}-org.sign"))), 0o600);
-        c.ok(&["directory", "add-key", "--file", "draft.json", "--card", &format!("keys/{org}-org.pub.json")]);
+        c.ok(&[
+            "directory",
+            "add-key",
+            "--file",
+            "draft.json",
+            "--card",
+            &format!("keys/{org}-org.pub.json"),
+        ]);
         c.config(org, &root_pub, &nats.url());
     }
-    let signed = c.ok(&["directory", "sign", "--file", "draft.json", "--root-key", "root.sign", "--out", "directory.json"]);
+    let signed = c.ok(&[
+        "directory",
+        "sign",
+        "--file",
+        "draft.json",
+        "--root-key",
+        "root.sign",
+        "--out",
+        "directory.json",
+    ]);
     assert!(signed.contains("version 1"), "{signed}");
     // signing again always raises the version
-    let again = c.ok(&["directory", "sign", "--file", "draft.json", "--root-key", "root.sign", "--out", "directory.json"]);
+    let again = c.ok(&[
+        "directory",
+        "sign",
+        "--file",
+        "draft.json",
+        "--root-key",
+        "root.sign",
+        "--out",
+        "directory.json",
+    ]);
     assert!(again.contains("version 2"), "{again}");
-    let verified = c.ok(&["-c", "kcsirt/varde.toml", "directory", "verify", "directory.json"]);
-    assert!(verified.starts_with("OK: directory version 2, 3 orgs, 3 keys"), "{verified}");
-    let shown = c.ok(&["-c", "kcsirt/varde.toml", "directory", "show", "directory.json"]);
-    assert!(shown.contains("gjovik") && shown.contains("hamar"), "{shown}");
+    let verified = c.ok(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "directory",
+        "verify",
+        "directory.json",
+    ]);
+    assert!(
+        verified.starts_with("OK: directory version 2, 3 orgs, 3 keys"),
+        "{verified}"
+    );
+    let shown = c.ok(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "directory",
+        "show",
+        "directory.json",
+    ]);
+    assert!(
+        shown.contains("gjovik") && shown.contains("hamar"),
+        "{shown}"
+    );
 
     // A directory signed by another root is refused with a clear message.
     c.ok(&["directory", "root-keygen", "--out", "evil.sign"]);
-    c.ok(&["directory", "sign", "--file", "draft.json", "--root-key", "evil.sign", "--out", "evil.json"]);
-    let e = c.fails(&["-c", "kcsirt/varde.toml", "directory", "verify", "evil.json"]);
+    c.ok(&[
+        "directory",
+        "sign",
+        "--file",
+        "draft.json",
+        "--root-key",
+        "evil.sign",
+        "--out",
+        "evil.json",
+    ]);
+    let e = c.fails(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "directory",
+        "verify",
+        "evil.json",
+    ]);
     assert!(e.contains("none of which is a pinned root key"), "{e}");
 
     c.ok(&["-c", "kcsirt/varde.toml", "bus", "init"]);
     let again = c.ok(&["-c", "kcsirt/varde.toml", "bus", "init"]);
     assert!(again.contains("stream VARDE: ok"), "idempotent: {again}");
-    c.ok(&["-c", "kcsirt/varde.toml", "directory", "push", "directory.json"]);
+    c.ok(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "directory",
+        "push",
+        "directory.json",
+    ]);
 
     let published = c.ok(&[
-        "-c", "kcsirt/varde.toml", "publish", "advisory", "--tlp", "amber", "--to", "gjovik",
-        "--title", "NetScaler auth bypass", "--summary", "Patch now", "--severity", "critical",
-        "--cve", "cve-2026-12345", "--product", "Citrix:NetScaler:< 14.1", "--json",
+        "-c",
+        "kcsirt/varde.toml",
+        "publish",
+        "advisory",
+        "--tlp",
+        "amber",
+        "--to",
+        "gjovik",
+        "--title",
+        "NetScaler auth bypass",
+        "--summary",
+        "Patch now",
+        "--severity",
+        "critical",
+        "--cve",
+        "cve-2026-12345",
+        "--product",
+        "Citrix:NetScaler:< 14.1",
+        "--json",
     ]);
     let p: serde_json::Value = serde_json::from_str(published.trim()).unwrap();
     assert_eq!(p["label"], "TLP:AMBER");
-    assert_eq!(p["subjects"][0]["subject"], "varde.v1.kcsirt.org.gjovik.advisory");
+    assert_eq!(
+        p["subjects"][0]["subject"],
+        "varde.v1.kcsirt.org.gjovik.advisory"
+    );
 
     // gjovik reads it decrypted
     let tail = c.ok(&["-c", "gjovik/varde.toml", "tail", "--since", "1h", "--json"]);
@@ -131,15 +257,39 @@ async fn directory_workflow_publish_tail_and_inspect() {
     assert_eq!(line["payload"]["title"], "NetScaler auth bypass");
     assert_eq!(line["payload"]["cves"][0], "CVE-2026-12345");
     let human = c.ok(&["-c", "gjovik/varde.toml", "tail", "--since", "1h"]);
-    assert!(human.contains("[TLP:AMBER] advisory") && human.contains("Citrix NetScaler (< 14.1)"), "{human}");
+    assert!(
+        human.contains("[TLP:AMBER] advisory") && human.contains("Citrix NetScaler (< 14.1)"),
+        "{human}"
+    );
     // hamar is not in the audience: nothing
     let none = c.ok(&["-c", "hamar/varde.toml", "tail", "--since", "1h", "--json"]);
     assert!(none.trim().is_empty(), "hamar must see nothing: {none}");
 
     // Labels the audience cannot carry are refused before anything is sent.
-    let e = c.fails(&["-c", "kcsirt/varde.toml", "publish", "alert", "--tlp", "red", "--group", "admin", "--title", "x"]);
+    let e = c.fails(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "publish",
+        "alert",
+        "--tlp",
+        "red",
+        "--group",
+        "admin",
+        "--title",
+        "x",
+    ]);
     assert!(e.contains("TLP:RED goes to named people only"), "{e}");
-    let e = c.fails(&["-c", "kcsirt/varde.toml", "publish", "alert", "--tlp", "amber", "--community", "--title", "x"]);
+    let e = c.fails(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "publish",
+        "alert",
+        "--tlp",
+        "amber",
+        "--community",
+        "--title",
+        "x",
+    ]);
     assert!(e.contains("cannot go to the whole community"), "{e}");
 
     // CLEAR to the community from a JSON file; hamar sees it now
@@ -148,10 +298,31 @@ async fn directory_workflow_publish_tail_and_inspect() {
         r#"{"title":"Phishing wave","body":"Block idporten-fornyelse.example","severity":"high","urgent":true}"#,
     )
     .unwrap();
-    c.ok(&["-c", "kcsirt/varde.toml", "publish", "alert", "--tlp", "TLP:WHITE", "--file", "alert.json"]);
-    let tail = c.ok(&["-c", "hamar/varde.toml", "tail", "--since", "1h", "--kind", "alert", "--json"]);
+    c.ok(&[
+        "-c",
+        "kcsirt/varde.toml",
+        "publish",
+        "alert",
+        "--tlp",
+        "TLP:WHITE",
+        "--file",
+        "alert.json",
+    ]);
+    let tail = c.ok(&[
+        "-c",
+        "hamar/varde.toml",
+        "tail",
+        "--since",
+        "1h",
+        "--kind",
+        "alert",
+        "--json",
+    ]);
     let line: serde_json::Value = serde_json::from_str(tail.lines().next().unwrap()).unwrap();
-    assert_eq!(line["header"]["label"], "TLP:CLEAR", "WHITE is accepted and written as CLEAR");
+    assert_eq!(
+        line["header"]["label"], "TLP:CLEAR",
+        "WHITE is accepted and written as CLEAR"
+    );
     assert_eq!(line["payload"]["title"], "Phishing wave");
 
     // inspect a raw envelope without any private key: take it from the stream
@@ -160,8 +331,18 @@ async fn directory_workflow_publish_tail_and_inspect() {
     let stream = js.get_stream("VARDE").await.unwrap();
     let raw = stream.get_raw_message(1).await.unwrap();
     std::fs::write(c.path("env.bin"), &raw.payload).unwrap();
-    let ins = c.ok(&["-c", "hamar/varde.toml", "inspect", "env.bin", "--subject", "varde.v1.kcsirt.org.gjovik.advisory"]);
-    assert!(ins.contains("signature  valid") && ins.contains("label      TLP:AMBER"), "{ins}");
+    let ins = c.ok(&[
+        "-c",
+        "hamar/varde.toml",
+        "inspect",
+        "env.bin",
+        "--subject",
+        "varde.v1.kcsirt.org.gjovik.advisory",
+    ]);
+    assert!(
+        ins.contains("signature  valid") && ins.contains("label      TLP:AMBER"),
+        "{ins}"
+    );
     assert!(!ins.contains("NetScaler"), "inspect must not decrypt");
     let mut tampered = raw.payload.to_vec();
     let n = tampered.len();
@@ -176,13 +357,27 @@ fn configuration_errors_name_the_key_and_the_file() {
     let c = Cli::new();
     std::fs::write(c.path("varde.toml"), "[identity]\norg = \"gjovik\"\n").unwrap();
     let e = c.fails(&["tail"]);
-    assert!(e.contains("varde.toml") && e.contains("identity.age"), "{e}");
+    assert!(
+        e.contains("varde.toml") && e.contains("identity.age"),
+        "{e}"
+    );
 
-    std::fs::write(c.path("varde.toml"), "[nats]\ntls_required = \"sometimes\"\n").unwrap();
+    std::fs::write(
+        c.path("varde.toml"),
+        "[nats]\ntls_required = \"sometimes\"\n",
+    )
+    .unwrap();
     let e = c.fails(&["bus", "init"]);
-    assert!(e.contains("varde.toml") && e.contains("nats.tls_required"), "{e}");
+    assert!(
+        e.contains("varde.toml") && e.contains("nats.tls_required"),
+        "{e}"
+    );
 
-    std::fs::write(c.path("varde.toml"), "[identity]\norg = \"gjovik\"\nage = \"k.age\"\nsigning = \"k.sign\"\n").unwrap();
+    std::fs::write(
+        c.path("varde.toml"),
+        "[identity]\norg = \"gjovik\"\nage = \"k.age\"\nsigning = \"k.sign\"\n",
+    )
+    .unwrap();
     std::fs::write(c.path("k.age"), "AGE-SECRET-KEY-1QQQ\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(c.path("k.age"), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -201,5 +396,8 @@ fn configuration_errors_name_the_key_and_the_file() {
         .output()
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("nats://127.0.0.1:1"), "the env override must be used: {e}");
+    assert!(
+        e.contains("nats://127.0.0.1:1"),
+        "the env override must be used: {e}"
+    );
 }

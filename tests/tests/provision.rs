@@ -111,7 +111,13 @@ async fn provisioned_permissions_confine_each_org() {
     let created: BTreeSet<&str> = first.consumers.created.iter().map(String::as_str).collect();
     assert_eq!(
         created,
-        BTreeSet::from(["gjovik", "innlandet-fk", "kcsirt", "kcsirt-hub", "lillehammer"])
+        BTreeSet::from([
+            "gjovik",
+            "innlandet-fk",
+            "kcsirt",
+            "kcsirt-hub",
+            "lillehammer"
+        ])
     );
 
     // The generated files: nkeys only, seeds private.
@@ -121,11 +127,17 @@ async fn provisioned_permissions_confine_each_org() {
     }
     assert_eq!(auth.matches("nkey:").count(), 6, "{auth}");
     for name in ["gjovik", "lillehammer", "kcsirt-hub"] {
-        let mode = std::fs::metadata(bus.seed(name)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(bus.seed(name))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
         let settings =
             std::fs::read_to_string(bus.out.path().join(format!("users/{name}.toml"))).unwrap();
-        assert!(settings.contains(&format!("durable = \"{name}\"")), "{settings}");
+        assert!(
+            settings.contains(&format!("durable = \"{name}\"")),
+            "{settings}"
+        );
         assert!(settings.contains("create = false"), "{settings}");
     }
 
@@ -140,7 +152,11 @@ async fn provisioned_permissions_confine_each_org() {
     let mine = seal::seal(
         &gjovik,
         &dir,
-        Draft::new(&sighting(), Tlp::AmberStrict, Audience::orgs([org("kcsirt")])),
+        Draft::new(
+            &sighting(),
+            Tlp::AmberStrict,
+            Audience::orgs([org("kcsirt")]),
+        ),
     )
     .unwrap();
     let stored = transport::publish(&gjs, &mine).await.unwrap();
@@ -283,7 +299,10 @@ async fn provisioned_permissions_confine_each_org() {
         .await
         .unwrap()
         .clone();
-    assert_eq!(lille.delivered.stream_sequence, 0, "nothing left lillehammer's consumer");
+    assert_eq!(
+        lille.delivered.stream_sequence, 0,
+        "nothing left lillehammer's consumer"
+    );
 
     // Creating or deleting streams.
     let created = gjs
@@ -328,7 +347,11 @@ async fn provisioned_permissions_confine_each_org() {
     let again = seal::seal(
         &gjovik,
         &dir,
-        Draft::new(&sighting(), Tlp::AmberStrict, Audience::orgs([org("kcsirt")])),
+        Draft::new(
+            &sighting(),
+            Tlp::AmberStrict,
+            Audience::orgs([org("kcsirt")]),
+        ),
     )
     .unwrap();
     transport::publish(&gjs, &again).await.unwrap();
@@ -357,7 +380,8 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
     let phase = Arc::new(AtomicU8::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
-        let (phase, stop, handle, kjs) = (phase.clone(), stop.clone(), bus.handle.clone(), kjs.clone());
+        let (phase, stop, handle, kjs) =
+            (phase.clone(), stop.clone(), bus.handle.clone(), kjs.clone());
         let kcsirt = kcsirt.clone();
         tokio::spawn(async move {
             let mut sent = Vec::new();
@@ -388,7 +412,10 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
         .world
         .add_org("hamar", "Hamar kommune", OrgKind::Kommune, &["health"]);
     bus.world.org_mut("lillehammer").unwrap().groups = vec![group("admin"), group("school")];
-    bus.world.dir.orgs.retain(|o| o.id.as_str() != "innlandet-fk");
+    bus.world
+        .dir
+        .orgs
+        .retain(|o| o.id.as_str() != "innlandet-fk");
     bus.republish_directory().await.unwrap();
 
     phase.store(1, Ordering::SeqCst);
@@ -402,7 +429,10 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
     assert_eq!(report.consumers.created, vec!["hamar".to_string()]);
     assert_eq!(report.consumers.updated, vec!["lillehammer".to_string()]);
     assert_eq!(report.consumers.deleted, vec!["innlandet-fk".to_string()]);
-    assert!(sent.iter().any(|(_, p)| *p == 1), "messages were published during the reload");
+    assert!(
+        sent.iter().any(|(_, p)| *p == 1),
+        "messages were published during the reload"
+    );
 
     // Nothing gjovik was sent is lost, whenever it was published.
     let got = drain(&mut g_inbox, Duration::from_secs(3)).await.unwrap();
@@ -431,7 +461,14 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
             .collect();
     assert!(want.contains("varde.v1.*.group.school.*"));
     assert!(!want.contains("varde.v1.*.group.health.*"));
-    assert_eq!(info.config.filter_subjects.iter().cloned().collect::<BTreeSet<_>>(), want);
+    assert_eq!(
+        info.config
+            .filter_subjects
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        want
+    );
     let mut l_inbox = bound_inbox(&ljs, "lillehammer", lillehammer.clone(), &bus.handle).await;
     let got: BTreeSet<_> = drain(&mut l_inbox, Duration::from_secs(3))
         .await
@@ -439,7 +476,11 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
         .into_iter()
         .map(|d| d.opened.header.id)
         .collect();
-    let after: BTreeSet<_> = sent.iter().filter(|(_, p)| *p == 2).map(|(id, _)| *id).collect();
+    let after: BTreeSet<_> = sent
+        .iter()
+        .filter(|(_, p)| *p == 2)
+        .map(|(id, _)| *id)
+        .collect();
     assert_eq!(after.len(), 20);
     assert!(after.is_subset(&got), "moved org misses new-group messages");
 
@@ -458,7 +499,11 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
     let health = seal::seal(
         &kcsirt,
         &bus.handle.current(),
-        Draft::new(&chat("health news"), Tlp::Green, Audience::groups([group("health")])),
+        Draft::new(
+            &chat("health news"),
+            Tlp::Green,
+            Audience::groups([group("health")]),
+        ),
     )
     .unwrap();
     transport::publish(&kjs, &health).await.unwrap();

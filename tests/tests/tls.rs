@@ -108,7 +108,9 @@ async fn only_clients_of_the_dev_ca_get_in() {
     let good = client(url.clone(), Some(ours.join("ca.pem")), pair(&ours));
     let conn = good.connect().await.unwrap();
     let js = transport::jetstream(conn);
-    transport::init(&js, &StreamSettings::default()).await.unwrap();
+    transport::init(&js, &StreamSettings::default())
+        .await
+        .unwrap();
     let world = Synthetic::demo();
     let handle = world.handle().unwrap();
     let sealed = seal::seal(
@@ -186,7 +188,11 @@ async fn cli_provisions_a_tls_broker_and_reloads_it() {
     let mut world = Synthetic::demo();
     std::fs::write(w.join("directory.json"), world.signed().unwrap()).unwrap();
     let root = encode_verifying_key(&world.root.verifying_key());
-    ok(w, &["nats", "tls-dev", "--out", "tls", "--client", "operator"], &[]);
+    ok(
+        w,
+        &["nats", "tls-dev", "--out", "tls", "--client", "operator"],
+        &[],
+    );
     std::fs::write(
         w.join("operator.toml"),
         format!(
@@ -201,7 +207,15 @@ async fn cli_provisions_a_tls_broker_and_reloads_it() {
     // First run, before the server exists: files only.
     let out = ok(
         w,
-        &["-c", "operator.toml", "nats", "provision", "--out", "auth", "--offline"],
+        &[
+            "-c",
+            "operator.toml",
+            "nats",
+            "provision",
+            "--out",
+            "auth",
+            "--offline",
+        ],
         &[],
     );
     assert!(out.contains("made the operator seed"), "{out}");
@@ -287,5 +301,8 @@ async fn cli_provisions_a_tls_broker_and_reloads_it() {
     };
     let js = transport::jetstream(hamar.connect().await.unwrap());
     let dir = directory_kv::fetch(&js).await.unwrap().unwrap();
-    assert!(dir == world.signed().unwrap(), "hamar reads the new directory");
+    assert!(
+        dir == world.signed().unwrap(),
+        "hamar reads the new directory"
+    );
 }

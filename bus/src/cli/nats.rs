@@ -108,8 +108,12 @@ async fn provision(a: ProvisionArgs, config: &Path) -> anyhow::Result<()> {
         Some(path) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let h = DirectoryHandle::new(&bytes, settings.roots()?, None)
-                .with_context(|| format!("{} is not a directory signed by a pinned root", path.display()))?;
+            let h = DirectoryHandle::new(&bytes, settings.roots()?, None).with_context(|| {
+                format!(
+                    "{} is not a directory signed by a pinned root",
+                    path.display()
+                )
+            })?;
             if let Some(kv) = kv
                 && let Ok(crate::directory::Offer::Accepted { from, to }) = h.offer(&kv)
             {
@@ -154,8 +158,13 @@ async fn provision(a: ProvisionArgs, config: &Path) -> anyhow::Result<()> {
         let seeds = Seeds::new(&a.out);
         for name in &report.users_added {
             if let Some(m) = plan.member(name) {
-                provision::check_member(&nats, m, &seeds.member_path(name), Duration::from_secs(10))
-                    .await?;
+                provision::check_member(
+                    &nats,
+                    m,
+                    &seeds.member_path(name),
+                    Duration::from_secs(10),
+                )
+                .await?;
                 println!("checked: {name} can connect and bind its consumer");
             }
         }

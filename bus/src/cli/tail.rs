@@ -64,7 +64,10 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
     let mut inbox = Inbox::open(&s.js, &cfg, opener, s.directory.clone()).await?;
     if a.follow && s.settings.value.directory.watch {
         // A long-running tail adopts directory updates like any service.
-        tokio::spawn(crate::directory_kv::watch(s.js.clone(), s.directory.clone()));
+        tokio::spawn(crate::directory_kv::watch(
+            s.js.clone(),
+            s.directory.clone(),
+        ));
     }
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stats = inbox.stats();

@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -47,9 +47,7 @@ pub enum DevCaError {
     BadKey { path: PathBuf, detail: String },
     #[error("`{name}` cannot be a certificate name: {detail}")]
     BadName { name: String, detail: String },
-    #[error(
-        "client name `{0}` must be 1-63 letters, digits, `-` or `_` (it becomes a file name)"
-    )]
+    #[error("client name `{0}` must be 1-63 letters, digits, `-` or `_` (it becomes a file name)")]
     BadClient(String),
     #[error("{0} exists without {1}; remove both to make a new CA")]
     HalfCa(PathBuf, PathBuf),
@@ -66,7 +64,10 @@ pub struct DevCaReport {
 
 /// The client certificate and key file names for `name`.
 pub fn client_files(name: &str) -> (String, String) {
-    (format!("client-{name}.pem"), format!("client-{name}-key.pem"))
+    (
+        format!("client-{name}.pem"),
+        format!("client-{name}-key.pem"),
+    )
 }
 
 fn validity(days: i64) -> (OffsetDateTime, OffsetDateTime) {

@@ -248,10 +248,7 @@ pub async fn check_member(
     };
     loop {
         let attempt = async {
-            let client = settings
-                .connect()
-                .await
-                .map_err(|e| e.to_string())?;
+            let client = settings.connect().await.map_err(|e| e.to_string())?;
             let js = jetstream::ContextBuilder::new()
                 .timeout(Duration::from_secs(2))
                 .build(client);

@@ -272,7 +272,10 @@ mod tests {
                 .contains(&format!("$JS.ACK.VARDE.{gjovik_bridge}.>"))
         );
         let hub = plan.member("kcsirt-hub").unwrap();
-        assert_eq!(hub.filters, vec!["varde.v1.*.org.kcsirt.sighting".to_string()]);
+        assert_eq!(
+            hub.filters,
+            vec!["varde.v1.*.org.kcsirt.sighting".to_string()]
+        );
         assert!(
             hub.permissions()
                 .publish
@@ -289,8 +292,8 @@ mod tests {
             varde_schemas::directory::OrgKind::Partner,
             &[],
         );
-        let e = Plan::from_directory(&world.handle().unwrap().current(), Timestamp::now())
-            .unwrap_err();
+        let e =
+            Plan::from_directory(&world.handle().unwrap().current(), Timestamp::now()).unwrap_err();
         assert!(matches!(e, PlanError::Collision { .. }), "{e}");
         assert!(e.to_string().contains("kcsirt-hub"), "{e}");
     }

@@ -26,7 +26,9 @@ pub enum ReloadError {
     },
     #[error("{path} does not hold a process id (got `{got}`)")]
     BadPid { path: PathBuf, got: String },
-    #[error("cannot signal nats-server (pid {pid}) to reload: {source} (is it running, and do you run as its user?)")]
+    #[error(
+        "cannot signal nats-server (pid {pid}) to reload: {source} (is it running, and do you run as its user?)"
+    )]
     Signal {
         pid: i32,
         #[source]

@@ -120,12 +120,13 @@ pub fn load_or_create(path: &Path) -> Result<Seed, ProvisionError> {
 /// Loads a user nkey seed file (`SU…`).
 pub fn load(path: &Path) -> Result<KeyPair, ProvisionError> {
     crate::keys::check_private(path)?;
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-        ProvisionError::Read {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?);
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| ProvisionError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?,
+        );
     let bad = |reason: String| ProvisionError::Seed {
         path: path.to_path_buf(),
         reason,
@@ -158,7 +159,11 @@ mod tests {
         assert!(!again.created);
         assert_eq!(again.pair.public_key(), first.pair.public_key());
         assert_eq!(
-            seeds.existing_members().unwrap().into_iter().collect::<Vec<_>>(),
+            seeds
+                .existing_members()
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
             vec!["gjovik".to_string()]
         );
 
