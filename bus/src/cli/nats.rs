@@ -53,6 +53,11 @@ pub struct ProvisionArgs {
     /// bind its consumer.
     #[arg(long)]
     pub no_check: bool,
+    /// Bootstrap a broker before any directory exists: only the operator
+    /// seed and an auth.conf that admits the operator (no configuration
+    /// file needed; an existing auth.conf is kept).
+    #[arg(long, conflicts_with_all = ["directory", "reload_pid_files", "reload_command"])]
+    pub operator_only: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,6 +93,17 @@ fn tls_dev(a: TlsDevArgs) -> anyhow::Result<()> {
 }
 
 async fn provision(a: ProvisionArgs, config: &Path) -> anyhow::Result<()> {
+    if a.operator_only {
+        let created = provision::bootstrap(&a.out)?;
+        let seed = Seeds::new(&a.out).operator_path();
+        println!(
+            "{}: {} admits the operator ({}) only; provision the directory once the server runs",
+            a.out.join(provision::authorization::FILE).display(),
+            if created { "new" } else { "kept" },
+            seed.display()
+        );
+        return Ok(());
+    }
     let settings: Loaded<Settings> = Loaded::read(config)?;
     let nats = settings.nats();
     let (client, js) = if a.offline {

@@ -190,6 +190,28 @@ pub async fn provision<R: Reload>(
     Ok(report)
 }
 
+/// Bootstraps a broker that has no directory yet: the operator seed and an
+/// `auth.conf` that lets only the operator in (enough to start the server
+/// and run `varde bus init`). An existing `auth.conf` is left alone.
+/// Returns whether the operator seed was made by this call.
+pub fn bootstrap(out: &Path) -> Result<bool, ProvisionError> {
+    std::fs::create_dir_all(out).map_err(|source| ProvisionError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let operator = seeds::Seeds::new(out).operator()?;
+    let auth = out.join(authorization::FILE);
+    if !auth.exists() {
+        let empty = Plan {
+            directory_version: 0,
+            members: Vec::new(),
+        };
+        let text = authorization::render(&empty, &operator.pair.public_key(), &[]);
+        authorization::write_if_changed(&auth, &text)?;
+    }
+    Ok(operator.created)
+}
+
 /// `users/<name>.toml`: the `[nats]` and `[consumer]` settings a member
 /// puts in its varde (or bridge) configuration, handed out with the seed.
 fn write_client_settings(
@@ -206,7 +228,7 @@ fn write_client_settings(
     let text = format!(
         "# NATS settings of `{name}` ({role} of {org}) on the Varde bus, made by\n\
          # `varde nats provision`. Merge them into your configuration and keep\n\
-         # {name}.nk private (0600): it is this user's only credential.\n\
+         # {name}.nk private (0600): it is this user's NATS credential.\n\
          [nats]\n\
          url = \"{url}\"\n\
          nkey_seed = \"{name}.nk\"\n\
