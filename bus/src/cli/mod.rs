@@ -4,6 +4,7 @@
 mod directory;
 mod inspect;
 mod keygen;
+mod nats;
 mod publish;
 mod render;
 mod tail;
@@ -53,6 +54,10 @@ pub enum Command {
     /// Bus administration.
     #[command(subcommand)]
     Bus(BusCommand),
+    /// Broker administration: users, permissions and consumers from the
+    /// directory; development TLS certificates.
+    #[command(subcommand)]
+    Nats(nats::Command),
     /// Seal and publish a message.
     Publish(publish::Args),
     /// Show what this identity may read, decrypted.
@@ -127,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(a) => keygen::run(a),
         Command::Directory(c) => directory::run(c, &cfg).await,
         Command::Bus(BusCommand::Init { replicas }) => bus_init(&cfg, replicas).await,
+        Command::Nats(c) => nats::run(c, &cfg).await,
         Command::Publish(a) => publish::run(a, &cfg).await,
         Command::Tail(a) => tail::run(a, &cfg).await,
         Command::Inspect(a) => inspect::run(a, &cfg).await,

@@ -55,6 +55,14 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
         let mut c = InboxConfig::durable(name, filters);
         c.create = s.settings.value.consumer.create;
         c
+    } else if !s.settings.value.consumer.create {
+        // A provisioned broker lets a member read only its durable consumer:
+        // a temporary consumer would be refused (after a timeout), so say
+        // what works instead.
+        anyhow::bail!(
+            "{}: consumer.create = false (a provisioned broker): this identity may read only its durable consumer; run `varde tail --durable` (it acknowledges what it shows)",
+            s.settings.file.display()
+        );
     } else {
         InboxConfig::ephemeral(filters, start)
     };
