@@ -216,7 +216,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         &bot_password,
         &rooms,
     )?;
-    let log = std::fs::File::create(work.path().join("bridge.log"))?;
+    let log_path = work.path().join("bridge.log");
+    let log = std::fs::File::create(&log_path)?;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("--config")
         .arg(&cfg)
@@ -237,9 +238,11 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(work.path().join("bridge.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
                 bail!(
-                    "the bridge exited ({status}); see {}",
-                    work.path().join("bridge.log").display()
+                    "the bridge exited ({status}); its last log lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 );
             }
             if Instant::now() > deadline {
@@ -289,7 +292,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     for n in 0..3 {
         transport::publish(&js, &publish("warm", n)?).await?;
     }
-    wait_for(&seen, &warm, Duration::from_secs(60)).await?;
+    if let Err(e) = wait_for(&seen, &warm, Duration::from_secs(60)).await {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        bail!(
+            "{e}; the bridge's last log lines:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
 
     // 1. Latency at a steady rate.
     let count = ((duration.as_secs_f64() * a.rate).round() as usize).max(1);

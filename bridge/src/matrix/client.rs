@@ -298,6 +298,11 @@ impl Bot {
                 (None, _) => tracing::warn!(error = %e, "cross-signing set-up failed"),
             }
         }
+        // The signatures just uploaded reach the local device list with
+        // the next key query; ask for it now.
+        if let Err(e) = enc.request_user_identity(&self.user_id).await {
+            tracing::debug!(error = %e, "cannot refresh our own keys");
+        }
         let signed = match enc.get_own_device().await {
             Ok(Some(d)) => d.is_cross_signed_by_owner(),
             _ => false,

@@ -106,6 +106,9 @@ impl Reader {
             enc.bootstrap_cross_signing(Some(uiaa::AuthData::Password(auth)))
                 .await?;
         }
+        if let Some(me) = client.user_id() {
+            let _ = enc.request_user_identity(me).await;
+        }
         let reader = Reader { client };
         // Upload keys and learn about rooms.
         reader.sync_once().await?;
