@@ -124,6 +124,11 @@ pub fn check(
     label: Tlp,
     audience: &Audience,
 ) -> Result<(), Violation> {
+    // RED first: for a room without `red = true` it is the real reason,
+    // whatever its ceiling.
+    if label == Tlp::Red && !rules.red {
+        return Err(Violation::RedNotAllowed);
+    }
     if label > rules.ceiling {
         return Err(Violation::AboveCeiling {
             label,
@@ -132,9 +137,6 @@ pub fn check(
     }
     if label == Tlp::Clear {
         return Ok(());
-    }
-    if label == Tlp::Red && !rules.red {
-        return Err(Violation::RedNotAllowed);
     }
     if label >= Tlp::Amber && !view.encrypted {
         return Err(Violation::NotEncrypted { label });
