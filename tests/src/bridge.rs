@@ -175,7 +175,12 @@ impl BridgeWorld {
     }
 
     /// Seals `payload` as the CSIRT and publishes it.
-    pub async fn publish(&self, payload: &Payload, label: Tlp, audience: Audience) -> Result<Sealed> {
+    pub async fn publish(
+        &self,
+        payload: &Payload,
+        label: Tlp,
+        audience: Audience,
+    ) -> Result<Sealed> {
         self.bus
             .publish(
                 &self.bus.identity("kcsirt"),
@@ -188,11 +193,10 @@ impl BridgeWorld {
     /// message delivered and acked.
     pub async fn consumer_idle(&self) -> Result<bool> {
         let stream = self.bus.js.get_stream(varde_bus::transport::STREAM).await?;
-        let mut c: async_nats::jetstream::consumer::PullConsumer =
-            stream
-                .get_consumer("gjovik-bridge")
-                .await
-                .map_err(|e| anyhow::anyhow!("the bridge's consumer: {e}"))?;
+        let mut c: async_nats::jetstream::consumer::PullConsumer = stream
+            .get_consumer("gjovik-bridge")
+            .await
+            .map_err(|e| anyhow::anyhow!("the bridge's consumer: {e}"))?;
         let info = c.info().await?;
         Ok(info.num_pending == 0 && info.num_ack_pending == 0)
     }
@@ -331,7 +335,9 @@ where
         match f().await {
             Ok(Some(v)) => return Ok(v),
             Ok(None) => {}
-            Err(e) if Instant::now() >= deadline => return Err(e.context(format!("waiting for {what}"))),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(e.context(format!("waiting for {what}")));
+            }
             Err(_) => {}
         }
         if Instant::now() >= deadline {

@@ -43,7 +43,11 @@ async fn collect(
             let csv = download(base, token, c["url"].as_str().unwrap_or("")).await?;
             for line in csv.lines().skip(1) {
                 let mut cols = line.splitn(3, ',');
-                let key = format!("{},{}", cols.next().unwrap_or(""), cols.next().unwrap_or(""));
+                let key = format!(
+                    "{},{}",
+                    cols.next().unwrap_or(""),
+                    cols.next().unwrap_or("")
+                );
                 *values.entry(key).or_default() += 1;
             }
         } else if body(c).contains("Indicator digest") {
@@ -83,8 +87,12 @@ async fn bridge_digests_an_indicator_burst() -> Result<()> {
             description: None,
             indicators: vec![Indicator::new(IndicatorType::Ipv4, &v)?],
         };
-        w.publish(&Payload::Indicator(batch), Tlp::Green, Audience::community())
-            .await?;
+        w.publish(
+            &Payload::Indicator(batch),
+            Tlp::Green,
+            Audience::community(),
+        )
+        .await?;
     }
     for b in 0..10 {
         let indicators: Vec<Indicator> = (0..100)
@@ -96,30 +104,44 @@ async fn bridge_digests_an_indicator_burst() -> Result<()> {
             description: Some("C2 domains".into()),
             indicators,
         };
-        w.publish(&Payload::Indicator(batch), Tlp::Green, Audience::community())
-            .await?;
+        w.publish(
+            &Payload::Indicator(batch),
+            Tlp::Green,
+            Audience::community(),
+        )
+        .await?;
     }
     assert_eq!(expected.len(), 2000);
 
     let kari = w.user("kari")?;
     let bot = w.bot.user_id.clone();
-    let (values, singles, digests, files) = eventually("all 2,000 indicators", Duration::from_secs(180), || async {
-        let msgs = bot_messages(&kari, &room, &bot).await?;
-        let r = collect(&w.synapse.base_url(), &kari.access_token, msgs).await?;
-        Ok((r.0.len() >= 2000 && w.consumer_idle().await?).then_some(r))
-    })
-    .await
-    .map_err(|e| e.context(bridge.log_tail()))?;
+    let (values, singles, digests, files) =
+        eventually("all 2,000 indicators", Duration::from_secs(180), || async {
+            let msgs = bot_messages(&kari, &room, &bot).await?;
+            let r = collect(&w.synapse.base_url(), &kari.access_token, msgs).await?;
+            Ok((r.0.len() >= 2000 && w.consumer_idle().await?).then_some(r))
+        })
+        .await
+        .map_err(|e| e.context(bridge.log_tail()))?;
 
     eprintln!("{singles} single posts, {digests} digests, {files} CSV files");
     let repeated: Vec<_> = values.iter().filter(|(_, n)| **n != 1).take(5).collect();
-    assert!(repeated.is_empty(), "values shown more than once: {repeated:?}");
+    assert!(
+        repeated.is_empty(),
+        "values shown more than once: {repeated:?}"
+    );
     for v in &expected {
         assert!(values.contains_key(v), "{v} missing");
     }
     assert_eq!(values.len(), 2000, "nothing else");
-    assert!(singles <= THRESHOLD, "{singles} single posts; the rest must be folded");
-    assert!(digests >= 1 && digests == files, "{digests} digests, {files} files");
+    assert!(
+        singles <= THRESHOLD,
+        "{singles} single posts; the rest must be folded"
+    );
+    assert!(
+        digests >= 1 && digests == files,
+        "{digests} digests, {files} files"
+    );
     assert!(singles + digests + files < 100, "a digest, not a flood");
     Ok(())
 }

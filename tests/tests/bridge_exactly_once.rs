@@ -110,10 +110,14 @@ async fn bridge_exactly_once_across_sigkills() -> Result<()> {
 
     // Settled: every message acked on the bus, then count.
     let start = Instant::now();
-    eventually("all messages delivered and acked", Duration::from_secs(240), || async {
-        let seen = count(&bot_messages(&kari, &room, &bot).await?);
-        Ok((seen.len() == MESSAGES && w.consumer_idle().await?).then_some(()))
-    })
+    eventually(
+        "all messages delivered and acked",
+        Duration::from_secs(240),
+        || async {
+            let seen = count(&bot_messages(&kari, &room, &bot).await?);
+            Ok((seen.len() == MESSAGES && w.consumer_idle().await?).then_some(()))
+        },
+    )
     .await
     .map_err(|e| e.context(bridge.log_tail()))?;
     eprintln!("settled {:?} after the last restart", start.elapsed());

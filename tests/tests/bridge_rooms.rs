@@ -68,7 +68,10 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
     // Kari's E2EE device exists (and is cross-signed) before any room key
     // is shared.
     let kari = w.reader("kari").await?;
-    assert!(kari.cross_signed().await, "the reader's device is cross-signed");
+    assert!(
+        kari.cross_signed().await,
+        "the reader's device is cross-signed"
+    );
 
     let green = w.room("kari", &["lars"], false).await?;
     let amber = w.room("kari", &["ola"], true).await?;
@@ -80,7 +83,8 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
     let no_red = w.room("kari", &[], true).await?;
     let red = w.room("kari", &[], true).await?;
 
-    let amber_filter = "kinds = [\"advisory\"]\nlabels = [\"TLP:AMBER\", \"TLP:AMBER\"]\nceiling = \"TLP:AMBER\"";
+    let amber_filter =
+        "kinds = [\"advisory\"]\nlabels = [\"TLP:AMBER\", \"TLP:AMBER\"]\nceiling = \"TLP:AMBER\"";
     let rooms = format!(
         "[[rooms]]\nroom = \"{green}\"\nname = \"green\"\nkinds = [\"advisory\"]\nlabels = [\"TLP:CLEAR\", \"TLP:GREEN\"]\nlanguage = \"nb\"\n\n\
          [[rooms]]\nroom = \"{amber}\"\nname = \"amber\"\n{amber_filter}\n\n\
@@ -107,7 +111,13 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
 
     let _m1 = w
         .publish(
-            &advisory("ADV-1", 1, "Greenable patch note", "Community summary", None),
+            &advisory(
+                "ADV-1",
+                1,
+                "Greenable patch note",
+                "Community summary",
+                None,
+            ),
             Tlp::Green,
             Audience::community(),
         )
@@ -173,10 +183,16 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
 
     // AMBER advisory in the encrypted gjovik room, decrypted by Kari.
     let e = wait_read(&kari, &amber, &s2).await?;
-    assert!(e.encrypted && e.decrypted, "arrived encrypted, decrypted by the reader");
+    assert!(
+        e.encrypted && e.decrypted,
+        "arrived encrypted, decrypted by the reader"
+    );
     assert!(body(&e.content).starts_with("TLP:AMBER Advisory ADV-2"));
     let html = e.content["formatted_body"].as_str().unwrap();
-    assert!(html.contains("#FFC000") && html.contains("TLP:AMBER"), "{html}");
+    assert!(
+        html.contains("#FFC000") && html.contains("TLP:AMBER"),
+        "{html}"
+    );
     assert_eq!(e.content["msgtype"], "m.notice");
     assert_eq!(e.sender, bot);
 
@@ -195,24 +211,38 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
     // RED into a room marked red = true whose only member is Kari.
     let e = wait_read(&kari, &red, &s5).await?;
     assert!(e.decrypted && body(&e.content).starts_with("TLP:RED"));
-    assert!(e.content["formatted_body"].as_str().unwrap().contains("#FF2B2B"));
+    assert!(
+        e.content["formatted_body"]
+            .as_str()
+            .unwrap()
+            .contains("#FF2B2B")
+    );
 
     // Withheld: AMBER into an unencrypted room.
     let m2id = m2.id().to_string();
     let notice = eventually("the withheld notice", WAIT, || async {
         let msgs = bot_messages(&w.user("kari")?, &amber_plain, &bot).await?;
-        Ok(msgs.into_iter().find(|e| body(&e["content"]).contains(&m2id)))
+        Ok(msgs
+            .into_iter()
+            .find(|e| body(&e["content"]).contains(&m2id)))
     })
     .await?;
     let nb = body(&notice["content"]);
-    assert!(nb.contains("withheld") && nb.contains("needs an end-to-end encrypted room"), "{nb}");
+    assert!(
+        nb.contains("withheld") && nb.contains("needs an end-to-end encrypted room"),
+        "{nb}"
+    );
     // Withheld: AMBER where a user of another org (eve, innlandet-fk) is in.
     let e = wait_read(&kari, &amber_mixed, &m2id).await?;
     assert!(body(&e.content).contains("outside the message's audience"));
     assert!(body(&e.content).contains(&w.user_id("eve")));
     // Withheld: AMBER+STRICT with two orgs in the room.
     let e = wait_read(&kari, &strict, &m4.id().to_string()).await?;
-    assert!(body(&e.content).contains("single organisation"), "{}", body(&e.content));
+    assert!(
+        body(&e.content).contains("single organisation"),
+        "{}",
+        body(&e.content)
+    );
     // Withheld: RED where the room is not marked red.
     let e = wait_read(&kari, &no_red, &m5.id().to_string()).await?;
     assert!(body(&e.content).contains("not configured for TLP:RED"));
@@ -220,7 +250,9 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
     // A user of a non-audience org joins after the bridge started: the
     // first AMBER went in, the next is withheld.
     wait_read(&kari, &amber_late, &s2).await?;
-    w.user("kari")?.invite(&amber_late, &w.user_id("eve")).await?;
+    w.user("kari")?
+        .invite(&amber_late, &w.user_id("eve"))
+        .await?;
     w.user("eve")?.join(&amber_late).await?;
     let m6 = w
         .publish(
@@ -262,7 +294,10 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
     })
     .await?;
     let new = &edit["content"]["m.new_content"];
-    assert!(body(new).contains("ADV-1 (revisjon 2)") && body(new).contains("updated"), "{new}");
+    assert!(
+        body(new).contains("ADV-1 (revisjon 2)") && body(new).contains("updated"),
+        "{new}"
+    );
     assert!(body(&thread["content"]).contains("Oppdatert til revisjon 2"));
     assert!(body(&thread["content"]).contains("Ny versjon av fiksen"));
     // Exactly one post per message in the green room: first, edit, thread.
@@ -273,7 +308,10 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
         .cli(&config, &["release", &m2id, &amber_plain, "--wait", "60s"])
         .await?;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("refused") && out.contains("encrypted"), "{out}");
+    assert!(
+        out.contains("refused") && out.contains("encrypted"),
+        "{out}"
+    );
     // … posted once the foreign member is gone.
     w.user("kari")?
         .request(
@@ -300,7 +338,10 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
         let events = read_room(&kari, room).await?;
         for e in &events {
             for s in &secrets {
-                assert!(!body(&e.content).contains(s.as_str()), "{s} leaked into {room}");
+                assert!(
+                    !body(&e.content).contains(s.as_str()),
+                    "{s} leaked into {room}"
+                );
             }
         }
     }
@@ -317,11 +358,35 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
             .unwrap_or_default()
             .to_string()
     };
-    assert!(line("amber-plain").contains("FLAG ceiling TLP:AMBER not supported"), "{out}");
-    assert!(line("strict").contains("FLAG") && line("strict").contains("one organisation"), "{out}");
+    assert!(
+        line("amber-plain").contains("FLAG ceiling TLP:AMBER not supported"),
+        "{out}"
+    );
+    assert!(
+        line("strict").contains("FLAG") && line("strict").contains("one organisation"),
+        "{out}"
+    );
     assert!(line("amber").ends_with("ok"), "{out}");
     assert!(line("red").ends_with("ok"), "{out}");
-    assert!(line("alerts").contains("FLAG"), "a stranger cannot hold GREEN: {out}");
+    assert!(
+        line("alerts").contains("FLAG"),
+        "a stranger cannot hold GREEN: {out}"
+    );
+
+    // An invitation from someone the directory does not know is declined.
+    let strangers = w
+        .user("stranger")?
+        .create_room(json!({ "preset": "private_chat", "invite": [bot.clone()] }))
+        .await?;
+    eventually("the declined invitation", WAIT, || async {
+        let m = w
+            .user("stranger")?
+            .get_state(&strangers, "m.room.member", &bot)
+            .await?;
+        Ok((m["membership"] == "leave").then_some(()))
+    })
+    .await?;
+    assert!(bridge.log().contains("invitation declined"));
 
     // Metrics and health.
     let http = reqwest::Client::builder().no_proxy().build()?;
@@ -350,9 +415,16 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
 
     // The log names ids, labels and reasons, never content.
     let log = bridge.log();
-    assert!(log.contains("message withheld from the room"), "{}", bridge.log_tail());
+    assert!(
+        log.contains("message withheld from the room"),
+        "{}",
+        bridge.log_tail()
+    );
     for s in [&s2, &s4, &s5, &s6] {
-        assert!(!log.contains(s.as_str()), "plaintext {s} in the bridge's log");
+        assert!(
+            !log.contains(s.as_str()),
+            "plaintext {s} in the bridge's log"
+        );
     }
     assert!(!log.contains("Amber summary") && !log.contains("Red summary"));
     assert!(bridge.is_running(), "{}", bridge.log_tail());

@@ -77,10 +77,14 @@ async fn bridge_catches_up_after_a_synapse_outage() -> Result<()> {
         }
         seen
     };
-    eventually("every message after the outage", Duration::from_secs(180), || async {
-        let seen = count(&bot_messages(&kari, &room, &bot).await?);
-        Ok((seen.len() == MESSAGES && w.consumer_idle().await?).then_some(()))
-    })
+    eventually(
+        "every message after the outage",
+        Duration::from_secs(180),
+        || async {
+            let seen = count(&bot_messages(&kari, &room, &bot).await?);
+            Ok((seen.len() == MESSAGES && w.consumer_idle().await?).then_some(()))
+        },
+    )
     .await
     .map_err(|e| e.context(bridge.log_tail()))?;
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -89,12 +93,19 @@ async fn bridge_catches_up_after_a_synapse_outage() -> Result<()> {
     assert_eq!(seen.len(), MESSAGES, "nothing lost");
     assert!(seen.values().all(|c| *c == 1), "nothing twice: {seen:?}");
     // In order: the parked backlog drains oldest first.
-    let order: Vec<usize> = msgs.iter().filter_map(|m| marker(body(&m["content"]))).collect();
+    let order: Vec<usize> = msgs
+        .iter()
+        .filter_map(|m| marker(body(&m["content"])))
+        .collect();
     let mut sorted = order.clone();
     sorted.sort_unstable();
     assert_eq!(order, sorted, "posted in bus order");
     let log = bridge.log();
-    assert!(log.contains("post failed; retrying"), "{}", bridge.log_tail());
+    assert!(
+        log.contains("post failed; retrying"),
+        "{}",
+        bridge.log_tail()
+    );
     assert!(log.contains("message parked"), "{}", bridge.log_tail());
     assert!(bridge.is_running());
     bridge.kill().await;

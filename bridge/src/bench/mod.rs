@@ -113,14 +113,19 @@ async fn wait_for(seen: &Seen, keys: &[String], timeout: Duration) -> anyhow::Re
     }
 }
 
+/// Where the bridge under test connects, and as whom.
+struct Endpoints<'a> {
+    nats: &'a str,
+    homeserver: &'a str,
+    bot: &'a Plain,
+    bot_password: &'a str,
+}
+
 fn write_config(
     dir: &Path,
     world: &Synthetic,
     bridge: &varde_bus::keys::Identity,
-    nats: &str,
-    homeserver: &str,
-    bot: &Plain,
-    bot_password: &str,
+    to: &Endpoints<'_>,
     rooms: &[String],
 ) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir.join("keys"))?;
@@ -140,7 +145,10 @@ fn write_config(
          [matrix]\nhomeserver = \"{homeserver}\"\nuser = \"{user}\"\npassword = \"{bot_password}\"\ndevice_id = \"VARDEBENCH\"\nstore = \"state/matrix\"\n\n\
          [store]\npath = \"state/bridge.sqlite3\"\n",
         root = encode_verifying_key(&world.root.verifying_key()),
-        user = bot.user_id,
+        nats = to.nats,
+        homeserver = to.homeserver,
+        user = to.bot.user_id,
+        bot_password = to.bot_password,
     );
     for (i, r) in rooms.iter().enumerate() {
         let kinds = if i == 0 { "alert" } else { "advisory" };
@@ -210,10 +218,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         work.path(),
         &world,
         &bridge_id,
-        &nats.url,
-        &synapse.url,
-        &bot,
-        &bot_password,
+        &Endpoints {
+            nats: &nats.url,
+            homeserver: &synapse.url,
+            bot: &bot,
+            bot_password: &bot_password,
+        },
         &rooms,
     )?;
     let log_path = work.path().join("bridge.log");
@@ -238,7 +248,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(work.path().join("bridge.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(work.path().join("bridge.log")).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(30).collect();
                 bail!(
                     "the bridge exited ({status}); its last log lines:\n{}",

@@ -65,9 +65,15 @@ pub enum Command {
 /// Entry point of the `varde-bridge` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The flag, else `log_format` in the file (or VARDE_LOG_FORMAT, which
+    // the settings loader reads as that key), else text.
     let json = match &cli.log_format {
         Some(f) => f == "json",
-        None => std::env::var("VARDE_LOG_FORMAT").is_ok_and(|f| f == "json"),
+        None => varde_bus::settings::Loaded::<crate::config::BridgeSettings>::read(&cli.config)
+            .ok()
+            .and_then(|l| l.value.log_format)
+            .or_else(|| std::env::var("VARDE_LOG_FORMAT").ok())
+            .is_some_and(|f| f == "json"),
     };
     varde_bus::logging::init(json, "warn,varde_bridge=info,varde_bus=info");
     let rt = match tokio::runtime::Builder::new_multi_thread()
