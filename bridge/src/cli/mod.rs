@@ -75,7 +75,15 @@ pub fn main() -> ExitCode {
             .or_else(|| std::env::var("VARDE_LOG_FORMAT").ok())
             .is_some_and(|f| f == "json"),
     };
-    varde_bus::logging::init(json, "warn,varde_bridge=info,varde_bus=info");
+    // matrix-sdk logs expected 404s (no key backup, no secret storage) as
+    // errors at start; the relay logs every failure that matters itself.
+    let default = match cli.command {
+        Command::ReadRoom(_) | Command::Bench(_) => {
+            "error,matrix_sdk=off,matrix_sdk_crypto=off,matrix_sdk_base=off"
+        }
+        _ => "warn,varde_bridge=info,varde_bus=info,matrix_sdk::http_client=off,matrix_sdk_crypto::backups=error",
+    };
+    varde_bus::logging::init(json, default);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
