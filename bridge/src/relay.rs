@@ -737,8 +737,23 @@ impl Worker {
         let key = id.to_string();
         let rendered = render::message(&style, &msg.header, &msg.payload);
         let Payload::Advisory(a) = &msg.payload else {
-            let event = self.send_rendered(room, &key, &rendered, "post").await?;
-            self.ctx.store.mark_done(id, self.rid(), Some(&event))?;
+            if rendered.file.is_none() {
+                // The common case in one send and one commit; a resend
+                // after a crash is deduplicated by the transaction id.
+                let event = self
+                    .ctx
+                    .bot
+                    .send(
+                        room,
+                        rendered.post.content(),
+                        &txn_id(&key, self.rid(), "post"),
+                    )
+                    .await?;
+                self.ctx.store.record_done(id, self.rid(), "post", &event)?;
+            } else {
+                let event = self.send_rendered(room, &key, &rendered, "post").await?;
+                self.ctx.store.mark_done(id, self.rid(), Some(&event))?;
+            }
             self.ctx
                 .metrics
                 .posted(&self.cfg.name, msg.header.kind.as_str());

@@ -248,6 +248,27 @@ impl Store {
         self.record(&envelope.to_string(), room, "done", event_id)
     }
 
+    /// Records a sent `part` and marks the envelope done, in one commit.
+    pub fn record_done(
+        &self,
+        envelope: Uuid,
+        room: &str,
+        part: &str,
+        event_id: &str,
+    ) -> Result<()> {
+        let key = envelope.to_string();
+        self.with("recording a post", |c| {
+            let tx = c.unchecked_transaction()?;
+            for p in [part, "done"] {
+                tx.execute(
+                    "INSERT OR REPLACE INTO posts (key, room_id, part, event_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![key, room, p, event_id, now_ms()],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
     /// Posts recorded for a room (all parts), for `status`.
     pub fn count_posts(&self, room: &str) -> Result<u64> {
         self.with("counting posts", |c| {

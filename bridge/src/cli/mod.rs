@@ -81,7 +81,9 @@ pub fn main() -> ExitCode {
         Command::ReadRoom(_) | Command::Bench(_) => {
             "error,matrix_sdk=off,matrix_sdk_crypto=off,matrix_sdk_base=off"
         }
-        _ => "warn,varde_bridge=info,varde_bus=info,matrix_sdk::http_client=off,matrix_sdk_crypto::backups=error",
+        _ => {
+            "warn,varde_bridge=info,varde_bus=info,matrix_sdk::http_client=off,matrix_sdk_crypto::backups=error"
+        }
     };
     varde_bus::logging::init(json, default);
     let rt = match tokio::runtime::Builder::new_multi_thread()
