@@ -35,3 +35,5 @@ fi
 # Benchmarks are figures, never assertions: a quick run proves they work.
 echo "== varde bench --quick"
 target/debug/varde bench --quick
+echo "== varde-bridge bench --quick"
+target/debug/varde-bridge bench --quick

@@ -351,6 +351,7 @@ async fn bridge_relays_within_labels_and_withholds() -> Result<()> {
 
     // check-config flags the rooms whose ceiling they cannot carry.
     let (code, out) = w.cli(&config, &["check-config"]).await?;
+    eprintln!("{out}");
     assert_eq!(code, 1, "{out}");
     let line = |name: &str| {
         out.lines()
