@@ -37,3 +37,5 @@ echo "== varde bench --quick"
 target/debug/varde bench --quick
 echo "== varde bench hub --quick"
 target/debug/varde bench hub --quick
+echo "== varde-bridge bench --quick"
+target/debug/varde-bridge bench --quick

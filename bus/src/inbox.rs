@@ -48,6 +48,10 @@ pub struct InboxConfig {
     pub unknown_sender_attempts: i64,
     /// Delay before such an envelope is offered again (times the attempt).
     pub unknown_sender_delay: Duration,
+    /// Messages fetched per pull request. Fetched messages wait in the
+    /// client until `next` returns them, their ack_wait already running, so
+    /// a slow consumer (the Matrix bridge) keeps this small.
+    pub batch: usize,
 }
 
 impl InboxConfig {
@@ -61,6 +65,7 @@ impl InboxConfig {
             max_deliver: 20,
             unknown_sender_attempts: 5,
             unknown_sender_delay: Duration::from_secs(5),
+            batch: 256,
         }
     }
 
@@ -181,6 +186,13 @@ impl Delivery {
             })
     }
 
+    /// The sealed envelope exactly as received, for consumers that keep a
+    /// message to handle later (and open it again then) without storing
+    /// its plaintext.
+    pub fn envelope(&self) -> &[u8] {
+        &self.msg.payload
+    }
+
     pub async fn ack(&self) -> Result<(), InboxError> {
         self.reply(AckKind::Ack, "ack").await
     }
@@ -280,7 +292,7 @@ impl Inbox {
             .store(consumer.cached_info().num_pending, Ordering::Relaxed);
         let messages = consumer
             .stream()
-            .max_messages_per_batch(256)
+            .max_messages_per_batch(cfg.batch.max(1))
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -355,6 +367,15 @@ impl Inbox {
     ) {
         let reason = e.reason();
         let outcome = match &e {
+            // The broker redelivers a message whose ack_wait ran out while
+            // it waited in this client or in a slow handler. The replay
+            // guard has seen its id, but the first copy may not be handled
+            // yet: acking here would lose it if the process died before
+            // that. Leave it to the first copy's ack.
+            OpenError::Duplicate { .. } if delivered > 1 => {
+                tracing::debug!(consumer = %self.name, subject, seq, delivered, "redelivery of an envelope still in hand; left to its first delivery");
+                return;
+            }
             OpenError::Duplicate { .. } => {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 AckKind::Ack

@@ -60,6 +60,7 @@ pub fn load<T: DeserializeOwned>(file: &Path, prefix: &str) -> Result<T, Setting
         .add_source(config::File::from(file).format(config::FileFormat::Toml))
         .add_source(
             config::Environment::with_prefix(prefix)
+                .source(Some(settings_env(prefix)))
                 .prefix_separator("_")
                 .separator("__")
                 .list_separator(",")
@@ -69,6 +70,20 @@ pub fn load<T: DeserializeOwned>(file: &Path, prefix: &str) -> Result<T, Setting
         .build()
         .map_err(|e| parse_error(file, e))?;
     built.try_deserialize().map_err(|e| parse_error(file, e))
+}
+
+/// The environment variables that are settings: `<PREFIX>_<SECTION>__<KEY>`
+/// and `<PREFIX>_LOG_FORMAT`. Others sharing the prefix (`VARDE_CONFIG`,
+/// `VARDE_LOG`, `VARDE_NATS_SERVER`, …) select files or tools and would
+/// otherwise be refused as unknown keys.
+fn settings_env(prefix: &str) -> config::Map<String, String> {
+    let head = format!("{prefix}_");
+    std::env::vars()
+        .filter(|(k, _)| {
+            k.strip_prefix(&head)
+                .is_some_and(|rest| rest.contains("__") || rest == "LOG_FORMAT")
+        })
+        .collect()
 }
 
 fn parse_error(file: &Path, e: config::ConfigError) -> SettingsError {
@@ -113,7 +128,7 @@ fn yes() -> bool {
 }
 
 /// `[consumer]`: the durable consumer this identity reads.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerSettings {
     /// Durable name; defaults to the org id.
@@ -122,6 +137,17 @@ pub struct ConsumerSettings {
     /// this to false: the operator creates consumers.
     #[serde(default = "yes")]
     pub create: bool,
+}
+
+// Not derived: a file without `[consumer]` must mean the same as an empty
+// `[consumer]` section (create = true), not `false`.
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        ConsumerSettings {
+            durable: None,
+            create: true,
+        }
+    }
 }
 
 /// The `varde` CLI's configuration file.

@@ -8,10 +8,13 @@
 //! - [`Synapse`]: a Matrix homeserver with SQLite, open registration and no
 //!   rate limits (policy in `deploy/synapse/homeserver.dev.yaml`).
 //! - [`MatrixUser`]: a plain client-server API client for "another account".
+//! - [`bridge`]: a world for `varde-bridge` tests (Synapse, bus, directory
+//!   with Matrix users, the bridge as a child process).
 //!
 //! Server output goes to a log file in the server's temp dir; startup errors
 //! quote its last lines. Set `VARDE_KEEP_TEST_DIRS=1` to keep the temp dirs.
 
+pub mod bridge;
 pub mod cluster;
 pub mod fixture;
 mod matrix;

@@ -1,0 +1,190 @@
+//! `varde-bridge run`: connect to the bus and Matrix, then relay until
+//! stopped. Stopping (SIGTERM, Ctrl-C) or crashing at any point is safe:
+//! un-acked bus messages are redelivered and the derived transaction ids
+//! keep a resend from posting twice.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use varde_bus::inbox::{Inbox, InboxConfig};
+use varde_bus::seal::Opener;
+
+use crate::config::{self, RoomRef};
+use crate::matrix::Bot;
+use crate::matrix::client::InvitePolicy;
+use crate::metrics::Metrics;
+use crate::relay::{Context, Relay};
+use crate::store::Store;
+
+/// The durable consumer name unless `consumer.durable` sets one: distinct
+/// from the org's own (`varde tail --durable`) consumer.
+pub fn default_durable(org: &str) -> String {
+    format!("{org}-bridge")
+}
+
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let (loaded, checked) = config::load(config_path)?;
+    let identity = loaded.identity()?;
+    let client = loaded.nats().connect().await?;
+    let js = varde_bus::transport::jetstream(client.clone());
+    let kv = varde_bus::directory_kv::fetch(&js).await.ok().flatten();
+    let directory = loaded.directory_handle(kv)?;
+    varde_bus::cli::check_identity_registered(&directory, &identity)?;
+    if loaded.value.directory.watch {
+        let (js, handle) = (js.clone(), directory.clone());
+        tokio::spawn(async move {
+            if let Err(e) = varde_bus::directory_kv::watch(js, handle).await {
+                tracing::warn!(error = %e, "directory watch ended");
+            }
+        });
+    }
+    let store = Arc::new(Store::open(&checked.store)?);
+    let metrics = Metrics::new();
+    if let Some(addr) = checked.metrics {
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = m.serve(addr).await {
+                tracing::error!(%addr, error = %e, "cannot serve metrics");
+            }
+        });
+    }
+    {
+        let health = metrics.health.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            loop {
+                let up = client.connection_state() == async_nats::connection::State::Connected;
+                health.bus_connected.store(up, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+    }
+
+    let bot = Bot::connect(&checked.matrix).await?;
+    bot.handle_invites(Arc::new(InvitePolicy {
+        allowed: checked.matrix.allowed_inviters.clone(),
+        directory: directory.clone(),
+    }));
+    let token = bot.first_sync().await?;
+    metrics
+        .health
+        .last_sync_ms
+        .store(crate::store::now_ms(), Ordering::Relaxed);
+    let signed = bot
+        .ensure_cross_signed(checked.matrix.password.as_deref())
+        .await;
+    metrics.cross_signed.set(i64::from(signed));
+    {
+        let bot = bot.clone();
+        let health = metrics.health.clone();
+        tokio::spawn(async move { bot.sync_forever(token, health).await });
+    }
+
+    let mut rooms = Vec::new();
+    for r in &checked.rooms {
+        let id = resolve(&bot, r).await.with_context(|| {
+            format!(
+                "rooms[{}] ({}): cannot resolve the room",
+                r.index,
+                r.reference.as_str()
+            )
+        })?;
+        if let Err(e) = bot.joined_room(&id).await {
+            tracing::warn!(room = %r.name, error = %e, "the bot is not in this room yet; its messages wait until it is invited or the room is fixed");
+        }
+        rooms.push((r.clone(), id));
+    }
+
+    let dir = directory.current();
+    let filters = varde_bus::subject::readable_filters(&dir, &identity.org);
+    let durable = loaded
+        .value
+        .consumer
+        .durable
+        .clone()
+        .unwrap_or_else(|| default_durable(identity.org.as_str()));
+    let mut icfg = InboxConfig::durable(durable.clone(), filters);
+    icfg.ack_wait = checked.delivery.ack_wait;
+    icfg.batch = checked.delivery.batch;
+    if !loaded.value.consumer.create {
+        icfg = icfg.bind_only();
+    }
+    let inbox = Inbox::open(
+        &js,
+        &icfg,
+        Arc::new(Opener::new(identity.clone())),
+        directory.clone(),
+    )
+    .await?;
+    metrics.watch_inbox(inbox.stats());
+    tracing::info!(
+        org = %identity.org,
+        durable,
+        rooms = rooms.len(),
+        device = %bot.device_id,
+        "varde-bridge running"
+    );
+
+    let ctx = Context::new(
+        bot,
+        store,
+        directory,
+        identity,
+        metrics,
+        checked.delivery.clone(),
+    );
+    let relay = Relay::start(ctx, rooms);
+    tokio::select! {
+        r = relay.run(inbox) => r,
+        _ = shutdown_signal() => {
+            tracing::info!("stopping; messages not yet acked will be redelivered");
+            Ok(())
+        }
+    }
+}
+
+async fn resolve(bot: &Bot, r: &config::Room) -> anyhow::Result<OwnedRoomId> {
+    match &r.reference {
+        RoomRef::Id(id) => Ok(RoomId::parse(id)?),
+        RoomRef::Alias(alias) => {
+            let mut attempt = 0;
+            loop {
+                match bot.resolve_alias(alias).await {
+                    Ok(id) => return Ok(id),
+                    Err(e) if attempt < 5 => {
+                        tracing::warn!(alias, error = %e, "cannot resolve the alias; retrying");
+                        tokio::time::sleep(crate::matrix::backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,85 @@
+//! The Matrix side: the bot's client (login, saved session, fixed device,
+//! cross-signing, sync, invites), room views and sends, a read-only probe
+//! for `check-config`, and an end-to-end-encryption-capable reader for the
+//! demo and the tests.
+
+pub mod client;
+pub mod probe;
+pub mod reader;
+pub mod room;
+
+use std::time::{Duration, SystemTime};
+
+use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
+use sha2::{Digest, Sha256};
+
+pub use client::{Bot, BotError};
+pub use room::SendError;
+
+/// The Matrix transaction id for one part (`post`, `edit`, `thread`,
+/// `withheld`, `csv`, …) of delivering `key` (an envelope or digest id) to
+/// `room`. Deterministic, so a resend after a crash is deduplicated by the
+/// homeserver (per user, device and transaction id).
+pub fn txn_id(key: &str, room: &str, part: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(key.as_bytes());
+    h.update([0]);
+    h.update(room.as_bytes());
+    h.update([0]);
+    h.update(part.as_bytes());
+    format!("varde-{}", &hex::encode(h.finalize())[..40])
+}
+
+/// Sorts a matrix-sdk error into what the relay does about it.
+pub fn classify(e: &matrix_sdk::Error) -> SendError {
+    if let Some(api) = e.as_client_api_error() {
+        let status = api.status_code.as_u16();
+        if let Some(ErrorKind::LimitExceeded(data)) = api.error_kind() {
+            let retry_after = data.retry_after.as_ref().and_then(|r| match r {
+                RetryAfter::Delay(d) => Some(*d),
+                RetryAfter::DateTime(t) => t.duration_since(SystemTime::now()).ok(),
+            });
+            return SendError::RateLimited { retry_after };
+        }
+        if status == 429 {
+            return SendError::RateLimited { retry_after: None };
+        }
+        if status >= 500 {
+            return SendError::Server { status };
+        }
+        let code = api
+            .error_kind()
+            .map(|k| k.errcode().to_string())
+            .unwrap_or_default();
+        return SendError::Refused(format!("HTTP {status} {code}"));
+    }
+    match e {
+        matrix_sdk::Error::Http(h) => match h.as_ref() {
+            matrix_sdk::HttpError::Reqwest(r) => SendError::Network(r.to_string()),
+            other => SendError::Other(other.to_string()),
+        },
+        other => SendError::Other(other.to_string()),
+    }
+}
+
+/// Back-off for the n-th consecutive failure: 1 s doubling to 60 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(6)).min(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_ids_are_stable_and_distinct() {
+        let a = txn_id("e1", "!r:hs", "post");
+        assert_eq!(a, txn_id("e1", "!r:hs", "post"));
+        assert_ne!(a, txn_id("e1", "!r:hs", "edit"));
+        assert_ne!(a, txn_id("e1", "!s:hs", "post"));
+        assert_ne!(a, txn_id("e2", "!r:hs", "post"));
+        assert!(a.len() <= 64 && a.is_ascii());
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(10), Duration::from_secs(60));
+    }
+}

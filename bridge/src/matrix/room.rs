@@ -1,0 +1,175 @@
+//! What the relay does with a room: look at it (members, encryption) and
+//! send into it with a derived transaction id.
+
+use std::time::Duration;
+
+use matrix_sdk::attachment::AttachmentConfig;
+use matrix_sdk::config::RequestConfig;
+use matrix_sdk::ruma::api::client::membership::get_member_events;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId, RoomId};
+use matrix_sdk::{Room, RoomMemberships, RoomState};
+use serde_json::Value;
+
+use super::{Bot, classify};
+use crate::policy::RoomView;
+
+/// Why a send (or a look at a room) did not work, sorted by what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("rate limited by the homeserver")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("homeserver error (HTTP {status})")]
+    Server { status: u16 },
+    #[error("cannot reach the homeserver: {0}")]
+    Network(String),
+    #[error("the bot is not joined to room {room}")]
+    NotJoined { room: String },
+    #[error("refused by the homeserver: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Other(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl SendError {
+    /// Stable short name for the retries metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SendError::RateLimited { .. } => "rate_limited",
+            SendError::Server { .. } => "server_error",
+            SendError::Network(_) => "network",
+            SendError::NotJoined { .. } => "not_joined",
+            SendError::Refused(_) => "refused",
+            SendError::Other(_) => "other",
+            SendError::Store(_) => "store",
+        }
+    }
+
+    /// The server's own `retry_after`, when it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+impl From<matrix_sdk::Error> for SendError {
+    fn from(e: matrix_sdk::Error) -> Self {
+        classify(&e)
+    }
+}
+
+impl From<matrix_sdk::HttpError> for SendError {
+    fn from(e: matrix_sdk::HttpError) -> Self {
+        classify(&matrix_sdk::Error::Http(Box::new(e)))
+    }
+}
+
+/// A send is retried by the relay (with the server's `retry_after`), not
+/// inside matrix-sdk, so one room's trouble shows in metrics and never
+/// stalls a task for long.
+fn send_config() -> RequestConfig {
+    RequestConfig::new()
+        .timeout(Duration::from_secs(30))
+        .disable_retry()
+}
+
+impl Bot {
+    /// The joined room, joining it first if the bot may (invited, or a
+    /// public room named in the configuration).
+    pub async fn joined_room(&self, room_id: &RoomId) -> Result<Room, SendError> {
+        if let Some(room) = self.client.get_room(room_id)
+            && room.state() == RoomState::Joined
+        {
+            return Ok(room);
+        }
+        match self.client.join_room_by_id(room_id).await {
+            Ok(room) => Ok(room),
+            Err(e) => {
+                let class = classify(&e);
+                tracing::info!(room = %room_id, error = %e, "cannot join the room");
+                Err(match class {
+                    SendError::Refused(_) => SendError::NotJoined {
+                        room: room_id.to_string(),
+                    },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Resolves an alias (`#soc:example.org`) to a room id.
+    pub async fn resolve_alias(&self, alias: &str) -> Result<OwnedRoomId, SendError> {
+        let alias = matrix_sdk::ruma::RoomAliasId::parse(alias)
+            .map_err(|e| SendError::Other(format!("`{alias}`: {e}")))?;
+        let r = self.client.resolve_room_alias(&alias).await?;
+        Ok(r.room_id)
+    }
+
+    /// The room's encryption and members (joined and invited, without the
+    /// bot). `fresh` asks the homeserver for the member list now instead of
+    /// trusting the last sync: used before every post at TLP:AMBER and up.
+    pub async fn view(&self, room: &Room, fresh: bool) -> Result<RoomView, SendError> {
+        // Encryption can be turned on but never off, so the synced state
+        // is never too permissive.
+        let encrypted = room.latest_encryption_state().await?.is_encrypted();
+        let mut members: Vec<String> = if fresh {
+            let req = get_member_events::v3::Request::new(room.room_id().to_owned());
+            let resp = self.client.send(req).await?;
+            resp.chunk
+                .iter()
+                .filter_map(|raw| serde_json::from_str::<Value>(raw.json().get()).ok())
+                .filter(|ev| {
+                    matches!(
+                        ev.pointer("/content/membership").and_then(Value::as_str),
+                        Some("join" | "invite")
+                    )
+                })
+                .filter_map(|ev| {
+                    ev.get("state_key")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .collect()
+        } else {
+            room.members(RoomMemberships::JOIN | RoomMemberships::INVITE)
+                .await?
+                .iter()
+                .map(|m| m.user_id().to_string())
+                .collect()
+        };
+        members.retain(|m| m != self.user_id.as_str());
+        members.sort();
+        members.dedup();
+        Ok(RoomView { encrypted, members })
+    }
+
+    /// Sends an `m.room.message` with the given transaction id; returns the
+    /// event id. Encrypted rooms are encrypted by matrix-sdk.
+    pub async fn send(&self, room: &Room, content: Value, txn: &str) -> Result<String, SendError> {
+        let txn: OwnedTransactionId = txn.into();
+        let r = room
+            .send_raw("m.room.message", content)
+            .with_transaction_id(&txn)
+            .with_request_config(send_config())
+            .await?;
+        Ok(r.response.event_id.to_string())
+    }
+
+    /// Uploads a file (encrypted in an encrypted room) and sends its
+    /// `m.file` event with the given transaction id.
+    pub async fn send_file(
+        &self,
+        room: &Room,
+        name: &str,
+        mime: &mime::Mime,
+        data: Vec<u8>,
+        txn: &str,
+    ) -> Result<String, SendError> {
+        let config = AttachmentConfig::new().txn_id(txn.into());
+        let r = room.send_attachment(name, mime, data, config).await?;
+        Ok(r.event_id.to_string())
+    }
+}

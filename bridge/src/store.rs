@@ -1,0 +1,696 @@
+//! The bridge's own persistent store (SQLite, WAL): which envelope became
+//! which event in which room, the first post of each advisory (for
+//! revisions), withheld messages and release requests, parked messages of
+//! rooms that keep failing, and open indicator digests.
+//!
+//! Messages kept for later (withheld, parked, digest items) are stored as
+//! the sealed envelope received from the bus, never as plaintext, and are
+//! opened again with the bridge's key when they are posted.
+//!
+//! `varde-bridge release` writes a request here and the running bridge
+//! (which owns the Matrix device and its crypto store) carries it out, so
+//! two processes never drive one Matrix device.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+#[error("bridge store {path}: {op}: {source}")]
+pub struct StoreError {
+    path: PathBuf,
+    op: &'static str,
+    #[source]
+    source: rusqlite::Error,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A sealed envelope as it came off the bus.
+#[derive(Clone, Debug)]
+pub struct StoredEnvelope {
+    pub envelope_id: Uuid,
+    pub subject: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Withheld {
+    pub envelope_id: Uuid,
+    pub room_id: String,
+    pub reason: String,
+    pub detail: String,
+    pub label: String,
+    pub kind: String,
+    pub at_ms: i64,
+    pub status: String,
+    pub envelope: StoredEnvelope,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReleaseRequest {
+    pub id: i64,
+    pub envelope_id: Uuid,
+    pub room_id: String,
+    pub state: String,
+    pub detail: Option<String>,
+    pub event_id: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Parked {
+    pub seq: i64,
+    pub envelope: StoredEnvelope,
+}
+
+#[derive(Clone, Debug)]
+pub struct DigestRow {
+    pub id: Uuid,
+    pub room_id: String,
+    pub opened_ms: i64,
+    pub due_ms: i64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS posts (
+    key TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    part TEXT NOT NULL,
+    event_id TEXT,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (key, room_id, part)
+);
+CREATE TABLE IF NOT EXISTS advisories (
+    room_id TEXT NOT NULL,
+    advisory_id TEXT NOT NULL,
+    first_event_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (room_id, advisory_id)
+);
+CREATE TABLE IF NOT EXISTS withheld (
+    envelope_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    label TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'withheld',
+    PRIMARY KEY (envelope_id, room_id)
+);
+CREATE TABLE IF NOT EXISTS releases (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    envelope_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    requested_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    detail TEXT,
+    event_id TEXT
+);
+CREATE TABLE IF NOT EXISTS parked (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    room_id TEXT NOT NULL,
+    envelope_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    UNIQUE (room_id, envelope_id)
+);
+CREATE TABLE IF NOT EXISTS digests (
+    id TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL,
+    opened_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open'
+);
+CREATE TABLE IF NOT EXISTS digest_items (
+    room_id TEXT NOT NULL,
+    envelope_id TEXT NOT NULL,
+    digest_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    indicators INTEGER NOT NULL,
+    PRIMARY KEY (room_id, envelope_id)
+);
+CREATE INDEX IF NOT EXISTS digest_items_by_digest ON digest_items (digest_id);
+";
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The bridge's store; cheap to share behind an `Arc`.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed, 0600) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let err = |op, source| StoreError {
+            path: path.to_path_buf(),
+            op,
+            source,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                err(
+                    "creating its directory",
+                    rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                )
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| err("opening", e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Envelope ids, room ids and sealed envelopes: not secret like a
+            // key, but nobody else's business either.
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        // WAL: the CLI (`release`, `status`) reads and writes while the
+        // bridge runs. NORMAL sync survives a killed process.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err("setting WAL mode", e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| err("setting synchronous", e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| err("setting the busy timeout", e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| err("creating tables", e))?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn).map_err(|source| StoreError {
+            path: self.path.clone(),
+            op,
+            source,
+        })
+    }
+
+    /// The event id recorded for `part` of `key` (an envelope or digest id)
+    /// in `room`; `Some(None)` when the part is done without an event.
+    pub fn part(&self, key: &str, room: &str, part: &str) -> Result<Option<Option<String>>> {
+        self.with("reading a post", |c| {
+            c.query_row(
+                "SELECT event_id FROM posts WHERE key = ?1 AND room_id = ?2 AND part = ?3",
+                params![key, room, part],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn record(&self, key: &str, room: &str, part: &str, event_id: Option<&str>) -> Result<()> {
+        self.with("recording a post", |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO posts (key, room_id, part, event_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key, room, part, event_id, now_ms()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Whether the envelope is finished for the room (posted, withheld
+    /// with a notice, or taken into a digest).
+    pub fn is_done(&self, envelope: Uuid, room: &str) -> Result<bool> {
+        Ok(self.part(&envelope.to_string(), room, "done")?.is_some())
+    }
+
+    pub fn mark_done(&self, envelope: Uuid, room: &str, event_id: Option<&str>) -> Result<()> {
+        self.record(&envelope.to_string(), room, "done", event_id)
+    }
+
+    /// Records a sent `part` and marks the envelope done, in one commit.
+    pub fn record_done(
+        &self,
+        envelope: Uuid,
+        room: &str,
+        part: &str,
+        event_id: &str,
+    ) -> Result<()> {
+        let key = envelope.to_string();
+        self.with("recording a post", |c| {
+            let tx = c.unchecked_transaction()?;
+            for p in [part, "done"] {
+                tx.execute(
+                    "INSERT OR REPLACE INTO posts (key, room_id, part, event_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![key, room, p, event_id, now_ms()],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Posts recorded for a room (all parts), for `status`.
+    pub fn count_posts(&self, room: &str) -> Result<u64> {
+        self.with("counting posts", |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM posts WHERE room_id = ?1 AND part = 'done' AND event_id IS NOT NULL",
+                params![room],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+        })
+    }
+
+    pub fn advisory(&self, room: &str, advisory_id: &str) -> Result<Option<(String, u32)>> {
+        self.with("reading an advisory", |c| {
+            c.query_row(
+                "SELECT first_event_id, revision FROM advisories WHERE room_id = ?1 AND advisory_id = ?2",
+                params![room, advisory_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map(|o| o.map(|(e, rev)| (e, u32::try_from(rev).unwrap_or(0))))
+        })
+    }
+
+    pub fn set_advisory(
+        &self,
+        room: &str,
+        advisory_id: &str,
+        first_event: &str,
+        revision: u32,
+    ) -> Result<()> {
+        self.with("recording an advisory", |c| {
+            c.execute(
+                "INSERT INTO advisories (room_id, advisory_id, first_event_id, revision) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (room_id, advisory_id) DO UPDATE SET revision = MAX(revision, excluded.revision)",
+                params![room, advisory_id, first_event, revision],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records a withheld message (first record wins).
+    pub fn withhold(&self, w: &Withheld) -> Result<()> {
+        self.with("recording a withheld message", |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO withheld (envelope_id, room_id, reason, detail, label, kind, subject, envelope, at_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'withheld')",
+                params![
+                    w.envelope_id.to_string(),
+                    w.room_id,
+                    w.reason,
+                    w.detail,
+                    w.label,
+                    w.kind,
+                    w.envelope.subject,
+                    w.envelope.bytes,
+                    w.at_ms
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn withheld_rows(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Withheld>> {
+        let sql = format!(
+            "SELECT envelope_id, room_id, reason, detail, label, kind, subject, envelope, at_ms, status FROM withheld {filter} ORDER BY at_ms"
+        );
+        self.with("reading withheld messages", |c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(args, |r| {
+                let id: String = r.get(0)?;
+                let envelope_id = Uuid::parse_str(&id).unwrap_or_default();
+                Ok(Withheld {
+                    envelope_id,
+                    room_id: r.get(1)?,
+                    reason: r.get(2)?,
+                    detail: r.get(3)?,
+                    label: r.get(4)?,
+                    kind: r.get(5)?,
+                    at_ms: r.get(8)?,
+                    status: r.get(9)?,
+                    envelope: StoredEnvelope {
+                        envelope_id,
+                        subject: r.get(6)?,
+                        bytes: r.get(7)?,
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn withheld(&self, envelope: Uuid, room: &str) -> Result<Option<Withheld>> {
+        let id = envelope.to_string();
+        Ok(self
+            .withheld_rows("WHERE envelope_id = ?1 AND room_id = ?2", &[&id, &room])?
+            .into_iter()
+            .next())
+    }
+
+    /// Rooms in which an envelope was withheld.
+    pub fn withheld_rooms(&self, envelope: Uuid) -> Result<Vec<String>> {
+        let id = envelope.to_string();
+        Ok(self
+            .withheld_rows("WHERE envelope_id = ?1", &[&id])?
+            .into_iter()
+            .map(|w| w.room_id)
+            .collect())
+    }
+
+    pub fn all_withheld(&self) -> Result<Vec<Withheld>> {
+        self.withheld_rows("", &[])
+    }
+
+    pub fn set_withheld_status(&self, envelope: Uuid, room: &str, status: &str) -> Result<()> {
+        self.with("updating a withheld message", |c| {
+            c.execute(
+                "UPDATE withheld SET status = ?3 WHERE envelope_id = ?1 AND room_id = ?2",
+                params![envelope.to_string(), room, status],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Queues a release for the running bridge; returns the request id.
+    pub fn request_release(&self, envelope: Uuid, room: &str) -> Result<i64> {
+        self.with("requesting a release", |c| {
+            c.execute(
+                "INSERT INTO releases (envelope_id, room_id, requested_ms) VALUES (?1, ?2, ?3)",
+                params![envelope.to_string(), room, now_ms()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn release_rows(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ReleaseRequest>> {
+        let sql = format!(
+            "SELECT id, envelope_id, room_id, state, detail, event_id FROM releases {filter} ORDER BY id"
+        );
+        self.with("reading release requests", |c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(args, |r| {
+                let id: String = r.get(1)?;
+                Ok(ReleaseRequest {
+                    id: r.get(0)?,
+                    envelope_id: Uuid::parse_str(&id).unwrap_or_default(),
+                    room_id: r.get(2)?,
+                    state: r.get(3)?,
+                    detail: r.get(4)?,
+                    event_id: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn pending_releases(&self) -> Result<Vec<ReleaseRequest>> {
+        self.release_rows("WHERE state = 'pending'", &[])
+    }
+
+    pub fn release(&self, id: i64) -> Result<Option<ReleaseRequest>> {
+        Ok(self
+            .release_rows("WHERE id = ?1", &[&id])?
+            .into_iter()
+            .next())
+    }
+
+    pub fn finish_release(
+        &self,
+        id: i64,
+        state: &str,
+        detail: Option<&str>,
+        event_id: Option<&str>,
+    ) -> Result<()> {
+        self.with("finishing a release", |c| {
+            c.execute(
+                "UPDATE releases SET state = ?2, detail = ?3, event_id = ?4 WHERE id = ?1",
+                params![id, state, detail, event_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Moves a message of a failing room into the room's backlog.
+    pub fn park(&self, room: &str, e: &StoredEnvelope) -> Result<()> {
+        self.with("parking a message", |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO parked (room_id, envelope_id, subject, envelope, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![room, e.envelope_id.to_string(), e.subject, e.bytes, now_ms()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn parked_count(&self, room: &str) -> Result<u64> {
+        self.with("counting parked messages", |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM parked WHERE room_id = ?1",
+                params![room],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+        })
+    }
+
+    pub fn oldest_parked(&self, room: &str) -> Result<Option<Parked>> {
+        self.with("reading a parked message", |c| {
+            c.query_row(
+                "SELECT seq, envelope_id, subject, envelope FROM parked WHERE room_id = ?1 ORDER BY seq LIMIT 1",
+                params![room],
+                |r| {
+                    let id: String = r.get(1)?;
+                    Ok(Parked {
+                        seq: r.get(0)?,
+                        envelope: StoredEnvelope {
+                            envelope_id: Uuid::parse_str(&id).unwrap_or_default(),
+                            subject: r.get(2)?,
+                            bytes: r.get(3)?,
+                        },
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn unpark(&self, seq: i64) -> Result<()> {
+        self.with("removing a parked message", |c| {
+            c.execute("DELETE FROM parked WHERE seq = ?1", params![seq])
+                .map(|_| ())
+        })
+    }
+
+    /// The room's open digest, if any.
+    pub fn open_digest(&self, room: &str) -> Result<Option<DigestRow>> {
+        Ok(self
+            .digest_rows("WHERE state = 'open' AND room_id = ?1", &[&room])?
+            .into_iter()
+            .next())
+    }
+
+    pub fn open_digests(&self) -> Result<Vec<DigestRow>> {
+        self.digest_rows("WHERE state = 'open'", &[])
+    }
+
+    fn digest_rows(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<DigestRow>> {
+        let sql = format!(
+            "SELECT id, room_id, opened_ms, due_ms FROM digests {filter} ORDER BY opened_ms"
+        );
+        self.with("reading digests", |c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(args, |r| {
+                let id: String = r.get(0)?;
+                Ok(DigestRow {
+                    id: Uuid::parse_str(&id).unwrap_or_default(),
+                    room_id: r.get(1)?,
+                    opened_ms: r.get(2)?,
+                    due_ms: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn create_digest(&self, d: &DigestRow) -> Result<()> {
+        self.with("opening a digest", |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO digests (id, room_id, opened_ms, due_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![d.id.to_string(), d.room_id, d.opened_ms, d.due_ms],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Adds an indicator batch to a digest; a batch already in one of the
+    /// room's digests is left where it is. Returns whether it was added.
+    pub fn digest_add(
+        &self,
+        room: &str,
+        digest: Uuid,
+        e: &StoredEnvelope,
+        indicators: usize,
+    ) -> Result<bool> {
+        self.with("adding to a digest", |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO digest_items (room_id, envelope_id, digest_id, subject, envelope, indicators) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    room,
+                    e.envelope_id.to_string(),
+                    digest.to_string(),
+                    e.subject,
+                    e.bytes,
+                    i64::try_from(indicators).unwrap_or(i64::MAX)
+                ],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    pub fn digest_items(&self, digest: Uuid) -> Result<Vec<StoredEnvelope>> {
+        self.with("reading a digest", |c| {
+            let mut st = c.prepare(
+                "SELECT envelope_id, subject, envelope FROM digest_items WHERE digest_id = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map(params![digest.to_string()], |r| {
+                let id: String = r.get(0)?;
+                Ok(StoredEnvelope {
+                    envelope_id: Uuid::parse_str(&id).unwrap_or_default(),
+                    subject: r.get(1)?,
+                    bytes: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Closes a digest once posted: its items no longer need their
+    /// envelopes.
+    pub fn close_digest(&self, digest: Uuid) -> Result<()> {
+        self.with("closing a digest", |c| {
+            let id = digest.to_string();
+            c.execute(
+                "UPDATE digests SET state = 'posted' WHERE id = ?1",
+                params![id],
+            )?;
+            c.execute(
+                "UPDATE digest_items SET envelope = x'' WHERE digest_id = ?1",
+                params![id],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn env(n: u8) -> StoredEnvelope {
+        StoredEnvelope {
+            envelope_id: Uuid::now_v7(),
+            subject: format!("varde.v1.kcsirt.org.gjovik.advisory.{n}"),
+            bytes: vec![n; 10],
+        }
+    }
+
+    #[test]
+    fn survives_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s/bridge.sqlite3");
+        let e = env(1);
+        {
+            let s = Store::open(&path).unwrap();
+            assert!(!s.is_done(e.envelope_id, "!r").unwrap());
+            s.record(&e.envelope_id.to_string(), "!r", "post", Some("$1"))
+                .unwrap();
+            s.mark_done(e.envelope_id, "!r", Some("$1")).unwrap();
+            s.set_advisory("!r", "A-1", "$1", 1).unwrap();
+            s.set_advisory("!r", "A-1", "$ignored", 3).unwrap();
+            s.park("!q", &e).unwrap();
+            s.park("!q", &e).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert!(s.is_done(e.envelope_id, "!r").unwrap());
+        assert!(!s.is_done(e.envelope_id, "!other").unwrap());
+        assert_eq!(s.advisory("!r", "A-1").unwrap(), Some(("$1".into(), 3)));
+        assert_eq!(s.parked_count("!q").unwrap(), 1);
+        let p = s.oldest_parked("!q").unwrap().unwrap();
+        assert_eq!(p.envelope.bytes, vec![1; 10]);
+        s.unpark(p.seq).unwrap();
+        assert_eq!(s.parked_count("!q").unwrap(), 0);
+    }
+
+    #[test]
+    fn withheld_and_releases() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("b.sqlite3")).unwrap();
+        let e = env(2);
+        let w = Withheld {
+            envelope_id: e.envelope_id,
+            room_id: "!r".into(),
+            reason: "not_encrypted".into(),
+            detail: "x".into(),
+            label: "TLP:AMBER".into(),
+            kind: "advisory".into(),
+            at_ms: now_ms(),
+            status: "withheld".into(),
+            envelope: e.clone(),
+        };
+        s.withhold(&w).unwrap();
+        s.withhold(&w).unwrap();
+        assert_eq!(s.all_withheld().unwrap().len(), 1);
+        let id = s.request_release(e.envelope_id, "!r").unwrap();
+        assert_eq!(s.pending_releases().unwrap().len(), 1);
+        s.finish_release(id, "posted", None, Some("$e")).unwrap();
+        assert!(s.pending_releases().unwrap().is_empty());
+        assert_eq!(s.release(id).unwrap().unwrap().state, "posted");
+    }
+
+    #[test]
+    fn digests() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("b.sqlite3")).unwrap();
+        let row = DigestRow {
+            id: Uuid::now_v7(),
+            room_id: "!r".into(),
+            opened_ms: 1,
+            due_ms: 2,
+        };
+        s.create_digest(&row).unwrap();
+        let (a, b) = (env(3), env(4));
+        assert!(s.digest_add("!r", row.id, &a, 10).unwrap());
+        assert!(!s.digest_add("!r", row.id, &a, 10).unwrap());
+        assert!(s.digest_add("!r", row.id, &b, 10).unwrap());
+        assert_eq!(s.open_digest("!r").unwrap().unwrap().id, row.id);
+        assert_eq!(s.digest_items(row.id).unwrap().len(), 2);
+        s.close_digest(row.id).unwrap();
+        assert!(s.open_digest("!r").unwrap().is_none());
+    }
+}
