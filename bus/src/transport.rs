@@ -119,6 +119,7 @@ impl NatsSettings {
     /// without an event callback: callers that want to see server errors
     /// themselves (tests asserting a permission refusal) add their own.
     pub async fn connect_options(&self) -> Result<async_nats::ConnectOptions, TransportError> {
+        install_tls_provider();
         let mut opts = async_nats::ConnectOptions::new()
             .name(self.name.clone().unwrap_or_else(|| "varde".into()))
             .connection_timeout(Duration::from_secs(5))
@@ -452,4 +453,14 @@ pub async fn confirm(pending: Vec<Pending>) -> Result<Vec<Stored>, TransportErro
         });
     }
     Ok(out)
+}
+
+/// Makes ring the process-wide rustls provider unless one is set already.
+/// A process that links both ring (async-nats) and aws-lc-rs (reqwest in
+/// the bridge, through matrix-sdk) has no automatic default, and rustls
+/// panics on the first TLS connection; choosing one here keeps `tls://`
+/// working in every binary that uses the bus.
+pub fn install_tls_provider() {
+    // Err means another provider was installed first, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -92,6 +92,12 @@ fi
 "$VARDE" directory sign --file directory.draft.json --root-key keys/root.sign --out directory.json
 "$VARDE" -c kcsirt/varde.toml directory push directory.json
 
+say "Provisioning the bridge's NATS user and durable consumer (the broker reloads)"
+"$VARDE" -c kcsirt/varde.toml nats provision --out "$DEMO/nats" --reload-pid-file "$DEMO/nats.pid" >/dev/null
+BRIDGE_NATS="$(ls "$DEMO"/nats/users/gjovik_bridge_*.toml | head -1)"
+[[ -f "$BRIDGE_NATS" ]] || { echo "no provisioned bridge user in $DEMO/nats/users" >&2; exit 1; }
+echo "bridge NATS user $(basename "$BRIDGE_NATS" .toml)"
+
 say "Kari creates an encrypted room (TLP:AMBER) and an unencrypted one (TLP:GREEN) and invites the bot"
 AMBER_ROOM="$($MX create-room "$HS" "$KARI_TOKEN" "Gjøvik CSIRT (AMBER)" encrypted "$BOT_ID")"
 GREEN_ROOM="$($MX create-room "$HS" "$KARI_TOKEN" "Varsler (GREEN)" plain "$BOT_ID")"
@@ -116,8 +122,8 @@ root_keys = ["$ROOT_PUB"]
 file = "../directory.json"
 state = "state/directory.json"
 
-[nats]
-url = "nats://127.0.0.1:$NATS_PORT"
+$(sed -e 's#^nkey_seed = "#nkey_seed = "../nats/users/#' \
+      -e 's#^tls_ca = "ca.pem"#tls_ca = "../nats/tls/ca.pem"#' "$BRIDGE_NATS")
 
 [matrix]
 homeserver = "$HS"
@@ -172,14 +178,14 @@ say "kcsirt publishes a TLP:AMBER advisory to gjovik and a TLP:GREEN one to the 
 
 say "The GREEN room, read back with a plain client call (no encryption involved):"
 for _ in $(seq 1 60); do
-  $MX show "$HS" "$KARI_TOKEN" "$GREEN_ROOM" 1 | grep -q KCSIRT-2026-0044 && break
+  $MX show "$HS" "$KARI_TOKEN" "$GREEN_ROOM" 1 | grep KCSIRT-2026-0044 >/dev/null && break
   sleep 0.5
 done
 $MX show "$HS" "$KARI_TOKEN" "$GREEN_ROOM" 1
 
 say "The AMBER room as a plain client receives it (end-to-end encrypted):"
 for _ in $(seq 1 60); do
-  $MX show "$HS" "$KARI_TOKEN" "$AMBER_ROOM" 5 | grep -q "m.room.encrypted from $BOT_ID" && break
+  $MX show "$HS" "$KARI_TOKEN" "$AMBER_ROOM" 5 | grep "m.room.encrypted from $BOT_ID" >/dev/null && break
   sleep 0.5
 done
 $MX show "$HS" "$KARI_TOKEN" "$AMBER_ROOM" 2

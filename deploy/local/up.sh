@@ -10,6 +10,9 @@
 #   - the VARDE stream and the directory KV bucket
 #   - a TLP:AMBER advisory from kcsirt to gjovik and lillehammer, read back
 #     with `varde tail` by gjovik (decrypts) and innlandet-fk (sees nothing)
+#   - the CSIRT's hub watching a drop folder: a partner list with an address
+#     of gjovik's becomes a notification to gjovik only
+#   - Synapse, varde-bridge and encrypted rooms (deploy/local/matrix.sh)
 # Everything listens on 127.0.0.1 only. Stop it with deploy/local/down.sh.
 set -euo pipefail
 
@@ -127,6 +130,35 @@ say "gjovik reads it from its durable consumer (decrypted with gjovik's key):"
 say "innlandet-fk is not in the audience; its tail shows nothing:"
 "$VARDE" -c innlandet-fk/varde.toml tail --durable
 echo "(nothing: the broker never routes it to innlandet-fk, and it holds no key for it)"
+
+say "Starting the CSIRT's hub (varde hub run) with a drop folder for a partner's list"
+mkdir -p "$DEMO/hub/incoming"
+cat >> kcsirt/varde.toml <<CONF
+
+[hub]
+state_dir = "../hub/state"
+default_tlp = "amber"
+
+[[hub.sources]]
+name = "partner-drop"
+kind = "list"                      # one value per line, type guessed
+location = "../hub/incoming"
+watch = true
+every = "1s"
+tlp = "green"
+CONF
+"$VARDE" -c kcsirt/varde.toml hub run >"$DEMO/logs/hub.log" 2>&1 &
+echo $! > "$DEMO/hub.pid"
+sleep 1
+kill -0 "$(cat "$DEMO/hub.pid")" 2>/dev/null || { tail -20 "$DEMO/logs/hub.log"; exit 1; }
+printf '%s\n' 10.20.4.17 lonn-portal.example > "$DEMO/hub/incoming/partner-2026-11-28.txt"
+echo "dropped a list: 10.20.4.17 (in gjovik's 10.20.0.0/16) and lonn-portal.example"
+for _ in $(seq 1 60); do
+  grep -q "published" "$DEMO/logs/hub.log" && break
+  sleep 0.5
+done
+say "gjovik gets a TLP:AMBER+STRICT notification for its own address, and the community batch:"
+"$VARDE" -c gjovik/varde.toml tail --durable
 
 if [[ -x "$ROOT/deploy/local/matrix.sh" ]]; then
   "$ROOT/deploy/local/matrix.sh"

@@ -86,6 +86,8 @@ pub fn main() -> ExitCode {
         }
     };
     varde_bus::logging::init(json, default);
+    // Before matrix-sdk's HTTP client or a tls:// NATS connection exists.
+    varde_bus::transport::install_tls_provider();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -152,7 +152,7 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
             "  {} {} matched your {:?} {} (source {})\n  {}",
             n.indicator.kind,
             n.indicator.value,
-            n.matched.kind,
+            format!("{:?}", n.matched.kind).to_lowercase(),
             n.matched.value,
             n.source,
             n.message
