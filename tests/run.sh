@@ -21,6 +21,12 @@ if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
   fi
 fi
 
+# systemd-analyze checks the shipped units (tests/tests/deploy.rs).
+if ! command -v systemd-analyze >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "tests/run.sh: installing systemd for systemd-analyze" >&2
+  apt-get install -y -qq systemd >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq systemd >/dev/null; }
+fi
+
 # Binaries first: CLI tests run target/debug/varde and varde-bridge.
 cargo build --workspace --bins
 
