@@ -28,7 +28,9 @@ if ! command -v systemd-analyze >/dev/null && [[ $(id -u) -eq 0 ]] && command -v
 fi
 
 # Binaries first: CLI tests run target/debug/varde and varde-bridge.
-cargo build --workspace --bins
+# One feature resolution for bins and tests (resolver 2 would otherwise
+# build the shared dependencies twice: without and with dev-dependencies).
+cargo build --workspace --bins --tests
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --profile ci

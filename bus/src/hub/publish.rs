@@ -131,7 +131,10 @@ async fn run(
     while let Some(w) = rx.recv().await {
         let (id, d) = (identity.clone(), dir.clone());
         sealing.push_back(tokio::task::spawn_blocking(move || seal_one(&id, &d, w)));
-        while sealing.len() >= parallel {
+        // One more than the cores: a seal is always queued behind the
+        // running ones, so no core idles while this task awaits a PubAck
+        // or the next batch from the parser.
+        while sealing.len() > parallel {
             if let Some(h) = sealing.pop_front() {
                 sent(&js, h, &mut acks, &mut out).await?;
             }
