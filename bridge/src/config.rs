@@ -14,7 +14,7 @@ use varde_bus::settings::{
     BusSettings, ConsumerSettings, DirectorySettings, IdentitySettings, Loaded,
 };
 use varde_bus::transport::NatsSettings;
-use varde_schemas::{GroupId, Kind, Tlp};
+use varde_schemas::{Audience, GroupId, Kind, OrgId, Tlp};
 
 /// A configuration value that cannot be used, with the key and the file.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,63 @@ pub struct RoomSettings {
     #[serde(default)]
     pub urgent_alerts: bool,
     pub digest: Option<DigestSettings>,
+    /// Members' messages are shared to the bus: `{ tlp = "TLP:GREEN", to =
+    /// "community" }` (or `to = ["gjovik", "group:health"]`).
+    pub share: Option<ShareSettings>,
+}
+
+/// `[rooms.share]`: a sharing room.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareSettings {
+    /// Label of what members say in the room (default TLP:GREEN).
+    pub tlp: Option<String>,
+    /// `"community"`, or a list of org ids and `group:<group>` names.
+    pub to: Option<ShareTo>,
+    /// Conversation key: rooms with the same key (on any bridge) see each
+    /// other's messages. Default `community`.
+    pub conversation: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ShareTo {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `[commands]`: the `!varde` commands.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSettings {
+    /// Command prefix (default `!varde`).
+    pub prefix: Option<String>,
+    /// Language of answers in rooms not in the configuration (`en`).
+    pub language: Option<String>,
+}
+
+/// `[sharing]`: limits on what members share.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharingSettings {
+    /// Largest file shared from a room, in bytes (default 262144).
+    pub max_file_bytes: Option<u64>,
+    /// Longest message shared or command read, in bytes (default 16384).
+    pub max_text_bytes: Option<usize>,
+}
+
+/// `[incidents]`: incident rooms.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSettings {
+    /// Users invited to this org's incident rooms.
+    #[serde(default)]
+    pub responders: Vec<String>,
+    /// A room (the CSIRT's) that gets each incident's opening and closing
+    /// summary.
+    pub report_room: Option<String>,
+    /// Language of incident rooms (`en`).
+    pub language: Option<String>,
 }
 
 /// The whole `varde-bridge` configuration file.
@@ -168,6 +225,12 @@ pub struct BridgeSettings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub rooms: Vec<RoomSettings>,
+    #[serde(default)]
+    pub commands: CommandSettings,
+    #[serde(default)]
+    pub sharing: SharingSettings,
+    #[serde(default)]
+    pub incidents: IncidentSettings,
     /// `text` (default) or `json`.
     #[serde(default)]
     pub log_format: Option<String>,
@@ -240,6 +303,37 @@ pub struct Room {
     pub red: bool,
     pub urgent_alerts: bool,
     pub digest: Option<Digest>,
+    pub share: Option<Share>,
+}
+
+/// Where a sharing room's messages go, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub label: Tlp,
+    pub audience: Audience,
+    pub conversation: String,
+}
+
+/// `[commands]`, checked.
+#[derive(Clone, Debug)]
+pub struct Commands {
+    pub prefix: String,
+    pub language: Language,
+}
+
+/// `[sharing]`, checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Sharing {
+    pub max_file_bytes: u64,
+    pub max_text_bytes: usize,
+}
+
+/// `[incidents]`, checked.
+#[derive(Clone, Debug)]
+pub struct Incidents {
+    pub responders: Vec<String>,
+    pub report_room: Option<RoomRef>,
+    pub language: Language,
 }
 
 /// The kinds this bridge renders into rooms. `chat`, `ack` and
@@ -294,6 +388,9 @@ pub struct Checked {
     pub store: PathBuf,
     pub metrics: Option<SocketAddr>,
     pub rooms: Vec<Room>,
+    pub commands: Commands,
+    pub sharing: Sharing,
+    pub incidents: Incidents,
 }
 
 impl Checked {
@@ -492,7 +589,52 @@ pub fn check(loaded: &Loaded<BridgeSettings>) -> Result<Checked, ConfigError> {
         }
     }
 
+    let prefix = s.commands.prefix.clone().unwrap_or_else(|| "!varde".into());
+    if prefix.trim().is_empty() || prefix.contains(char::is_whitespace) {
+        return Err(invalid(
+            "commands.prefix".into(),
+            "use a word without spaces, e.g. \"!varde\"".into(),
+        ));
+    }
+    let commands = Commands {
+        prefix,
+        language: language(file, "commands.language", s.commands.language.as_deref())?,
+    };
+    let sharing = Sharing {
+        max_file_bytes: s.sharing.max_file_bytes.unwrap_or(256 * 1024),
+        max_text_bytes: s.sharing.max_text_bytes.unwrap_or(16 * 1024),
+    };
+    // An envelope is at most 1 MiB; base64 and the rest must fit.
+    if sharing.max_file_bytes > 600 * 1024 {
+        return Err(invalid(
+            "sharing.max_file_bytes".into(),
+            "at most 614400 (files travel inside one envelope of at most 1 MiB)".into(),
+        ));
+    }
+    for (i, r) in s.incidents.responders.iter().enumerate() {
+        if matrix_sdk::ruma::UserId::parse(r).is_err() {
+            return Err(invalid(
+                format!("incidents.responders[{i}]"),
+                format!("`{r}` is not a full Matrix user id like @kari:example.org"),
+            ));
+        }
+    }
+    let report_room = match &s.incidents.report_room {
+        None => None,
+        Some(r) => {
+            Some(room_ref(r).map_err(|reason| invalid("incidents.report_room".into(), reason))?)
+        }
+    };
+    let incidents = Incidents {
+        responders: s.incidents.responders.clone(),
+        report_room,
+        language: language(file, "incidents.language", s.incidents.language.as_deref())?,
+    };
+
     Ok(Checked {
+        commands,
+        sharing,
+        incidents,
         matrix,
         delivery,
         store: loaded.path(
@@ -503,6 +645,85 @@ pub fn check(loaded: &Loaded<BridgeSettings>) -> Result<Checked, ConfigError> {
         ),
         metrics,
         rooms,
+    })
+}
+
+fn room_ref(r: &str) -> Result<RoomRef, String> {
+    if r.starts_with('!') {
+        matrix_sdk::ruma::RoomId::parse(r).map_err(|e| format!("`{r}` is not a room id: {e}"))?;
+        Ok(RoomRef::Id(r.to_string()))
+    } else if r.starts_with('#') {
+        matrix_sdk::ruma::RoomAliasId::parse(r)
+            .map_err(|e| format!("`{r}` is not a room alias: {e}"))?;
+        Ok(RoomRef::Alias(r.to_string()))
+    } else {
+        Err(format!(
+            "`{r}` is neither a room id (!id:server) nor an alias (#name:server)"
+        ))
+    }
+}
+
+fn language(file: &Path, key: &str, value: Option<&str>) -> Result<Language, ConfigError> {
+    match value {
+        None | Some("en") => Ok(Language::En),
+        Some("nb") | Some("no") => Ok(Language::Nb),
+        Some(other) => Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            reason: format!("`{other}` is not supported; use \"en\" or \"nb\""),
+        }),
+    }
+}
+
+/// An audience from names: `community`, org ids and `group:<group>`.
+pub fn audience_of(names: &[String]) -> Result<Audience, String> {
+    let mut audience = Audience::default();
+    for n in names {
+        if n == "community" {
+            audience.community = true;
+        } else if let Some(g) = n.strip_prefix("group:") {
+            audience
+                .groups
+                .push(GroupId::new(g).map_err(|e| e.to_string())?);
+        } else {
+            audience
+                .orgs
+                .push(OrgId::new(n.as_str()).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(audience)
+}
+
+/// A share's audience from its `to`, checked against its label's rules.
+fn share_of(s: &ShareSettings) -> Result<Share, (&'static str, String)> {
+    let label = match &s.tlp {
+        None => Tlp::Green,
+        Some(t) => t.parse::<Tlp>().map_err(|e| ("tlp", e.to_string()))?,
+    };
+    let names: Vec<String> = match &s.to {
+        None => vec!["community".into()],
+        Some(ShareTo::One(one)) => vec![one.clone()],
+        Some(ShareTo::Many(many)) => many.clone(),
+    };
+    let audience = audience_of(&names).map_err(|e| ("to", e))?;
+    if label == Tlp::Red {
+        return Err((
+            "tlp",
+            "a room cannot share TLP:RED; RED goes to named people only".into(),
+        ));
+    }
+    varde_bus::audience::check(label, &audience).map_err(|e| ("to", e.to_string()))?;
+    let conversation = s.conversation.clone().unwrap_or_else(|| "community".into());
+    if conversation.is_empty() || conversation.starts_with("incident:") {
+        return Err((
+            "conversation",
+            "use a non-empty name that does not start with `incident:`".into(),
+        ));
+    }
+    Ok(Share {
+        label,
+        audience,
+        conversation,
     })
 }
 
@@ -597,7 +818,25 @@ fn check_room(file: &Path, i: usize, r: &RoomSettings) -> Result<Room, ConfigErr
             })
         }
     };
+    let share = match &r.share {
+        None => None,
+        Some(sh) => {
+            Some(share_of(sh).map_err(|(key, reason)| invalid(&format!("share.{key}"), reason))?)
+        }
+    };
+    if let Some(sh) = &share
+        && sh.label > ceiling
+    {
+        return Err(invalid(
+            "share.tlp",
+            format!(
+                "{} is above the room's ceiling {ceiling}: the room would share what it may not show",
+                sh.label
+            ),
+        ));
+    }
     Ok(Room {
+        share,
         index: i,
         name: r.name.clone().unwrap_or_else(|| r.room.clone()),
         reference,

@@ -10,6 +10,14 @@
 //! - `matrix`: the bot's client, room views and sends, a probe, a reader.
 //! - `relay`: bus → rooms delivery, acks, retries, parking, digests.
 //! - `metrics`: Prometheus `/metrics` and `/healthz`.
+//! - `timeline`: members' events in the bot's rooms, from the sync.
+//! - `conversation`: the room side: commands, ✅ acks, sharing.
+//! - `share`: sharing rooms both ways (`chat` envelopes).
+//! - `command`: `!varde` command parsing and help (en, nb).
+//! - `incident`: incident rooms across organisations.
+//! - `ioc`: what the bridge has seen about a value.
+//! - `ledger`: the room side's tables in the store.
+//! - `publish`: sealing and publishing as the bridge.
 //! - `bench`: `varde-bridge bench`.
 //! - `cli`: the command line.
 
@@ -18,11 +26,19 @@
 
 pub mod bench;
 pub mod cli;
+pub mod command;
 pub mod config;
+pub mod conversation;
+pub mod incident;
+pub mod ioc;
+pub mod ledger;
 pub mod matrix;
 pub mod metrics;
 pub mod policy;
+pub mod publish;
 pub mod relay;
 pub mod render;
 pub mod route;
+pub mod share;
 pub mod store;
+pub mod timeline;

@@ -60,6 +60,8 @@ pub struct Health {
     /// Unix ms of the last successful Matrix sync.
     pub last_sync_ms: AtomicI64,
     pub bus_connected: AtomicBool,
+    /// Unix ms of the last message read from the bus.
+    pub last_bus_ms: AtomicI64,
 }
 
 impl Health {
@@ -208,6 +210,17 @@ impl Metrics {
     }
 
     /// Exposes the bus consumer's counters.
+    /// Messages waiting on the broker for the bridge's consumer.
+    pub fn lag(&self) -> Option<u64> {
+        let stats = self
+            .inbox
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        Some(InboxStats::get(&stats.pending))
+    }
+
     pub fn watch_inbox(&self, stats: Arc<InboxStats>) {
         *self.inbox.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats);
     }

@@ -126,11 +126,20 @@ pub struct RoomTarget {
     tx: mpsc::UnboundedSender<Task>,
 }
 
+/// A bus message for the room side (incidents and incident-room chat),
+/// acked once handled.
+pub struct SideJob {
+    pub msg: Message,
+    pub delivery: Delivery,
+    pub permit: OwnedSemaphorePermit,
+}
+
 /// The running relay.
 pub struct Relay {
     ctx: Arc<Context>,
     rooms: Vec<RoomTarget>,
     in_flight: Arc<std::sync::Mutex<BTreeMap<u64, Arc<Job>>>>,
+    side: Option<mpsc::UnboundedSender<SideJob>>,
 }
 
 #[derive(Debug)]
@@ -171,7 +180,14 @@ impl Relay {
             ctx,
             rooms: targets,
             in_flight,
+            side: None,
         }
+    }
+
+    /// Hands incidents and incident-room chat to the room side.
+    pub fn with_side(mut self, tx: mpsc::UnboundedSender<SideJob>) -> Relay {
+        self.side = Some(tx);
+        self
     }
 
     /// Reads the bus until the subscription ends.
@@ -200,10 +216,53 @@ impl Relay {
                     bytes: d.envelope().to_vec(),
                 },
             };
+            this.ctx
+                .metrics
+                .health
+                .last_bus_ms
+                .store(crate::store::now_ms(), Ordering::Relaxed);
+            let values = crate::ioc::values_of(&msg.payload);
+            if !values.is_empty()
+                && let Err(e) = this.ctx.store.index_values(&msg.envelope, &values)
+            {
+                tracing::warn!(envelope = %msg.header.id, error = %e, "cannot index the message's values for `ioc`");
+            }
+            let for_side = match &msg.payload {
+                Payload::Incident(_) => true,
+                Payload::Chat(c) => c.conversation.starts_with("incident:"),
+                _ => false,
+            };
+            if for_side {
+                match &this.side {
+                    Some(tx) => {
+                        let _ = tx.send(SideJob {
+                            msg,
+                            delivery: d,
+                            permit,
+                        });
+                    }
+                    None => {
+                        if let Err(e) = d.ack().await {
+                            tracing::warn!(error = %e, "cannot ack an incident message");
+                        }
+                    }
+                }
+                continue;
+            }
+            let own_key = this.ctx.identity.key_id;
             let targets: Vec<&RoomTarget> = this
                 .rooms
                 .iter()
-                .filter(|r| crate::route::wants(&r.cfg, &msg.header, &msg.payload))
+                .filter(|r| match &msg.payload {
+                    Payload::Chat(c) => crate::route::wants_chat(
+                        &r.cfg,
+                        r.room_id.as_str(),
+                        &msg.header,
+                        c,
+                        own_key,
+                    ),
+                    _ => crate::route::wants(&r.cfg, &msg.header, &msg.payload),
+                })
                 .collect();
             tracing::debug!(
                 envelope = %msg.header.id,
@@ -735,6 +794,11 @@ impl Worker {
         };
         let id = msg.header.id;
         let key = id.to_string();
+        if let Payload::Chat(c) = &msg.payload {
+            crate::share::post(&self.ctx.bot, &self.ctx.store, dir, room, msg, c).await?;
+            self.ctx.metrics.posted(&self.cfg.name, "chat");
+            return Ok(());
+        }
         let rendered = render::message(&style, &msg.header, &msg.payload);
         let Payload::Advisory(a) = &msg.payload else {
             if rendered.file.is_none() {
@@ -749,9 +813,15 @@ impl Worker {
                         &txn_id(&key, self.rid(), "post"),
                     )
                     .await?;
+                self.ctx
+                    .store
+                    .record_event(self.rid(), &event, &msg.header, false)?;
                 self.ctx.store.record_done(id, self.rid(), "post", &event)?;
             } else {
                 let event = self.send_rendered(room, &key, &rendered, "post").await?;
+                self.ctx
+                    .store
+                    .record_event(self.rid(), &event, &msg.header, false)?;
                 self.ctx.store.mark_done(id, self.rid(), Some(&event))?;
             }
             self.ctx
@@ -804,6 +874,9 @@ impl Worker {
             }
             None => {
                 let event = self.send_rendered(room, &key, &rendered, "post").await?;
+                self.ctx
+                    .store
+                    .record_event(self.rid(), &event, &msg.header, false)?;
                 self.ctx
                     .store
                     .set_advisory(self.rid(), &a.advisory_id, &event, a.revision)?;

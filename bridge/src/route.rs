@@ -2,12 +2,32 @@
 //! groups, label range). Whether the room may *show* it is the policy's
 //! question (`policy.rs`), asked later against the live room.
 
-use varde_schemas::{Header, Payload};
+use varde_schemas::payload::Chat;
+use varde_schemas::{Header, KeyId, Kind, Payload};
 
 use crate::config::Room;
 
+/// Whether a sharing room takes a `chat` envelope: same conversation, and
+/// not the room it came from (no echo). The label is the policy's
+/// question, asked before the post.
+pub fn wants_chat(
+    room: &Room,
+    room_id: &str,
+    header: &Header,
+    chat: &Chat,
+    own_key: KeyId,
+) -> bool {
+    room.share
+        .as_ref()
+        .is_some_and(|s| s.conversation == chat.conversation)
+        && !crate::share::is_echo(header, chat, own_key, room_id)
+}
+
 /// Whether `room`'s filters select this message.
 pub fn wants(room: &Room, header: &Header, payload: &Payload) -> bool {
+    if header.kind == Kind::Chat {
+        return false;
+    }
     if !room.kinds.contains(&header.kind) {
         return false;
     }
@@ -52,6 +72,7 @@ mod tests {
             red: false,
             urgent_alerts: false,
             digest: None,
+            share: None,
         }
     }
 

@@ -138,6 +138,51 @@ CREATE TABLE IF NOT EXISTS digest_items (
     PRIMARY KEY (room_id, envelope_id)
 );
 CREATE INDEX IF NOT EXISTS digest_items_by_digest ON digest_items (digest_id);
+CREATE TABLE IF NOT EXISTS events (
+    room_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    envelope_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    sender_org TEXT NOT NULL,
+    origin INTEGER NOT NULL,
+    PRIMARY KEY (room_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS events_by_envelope ON events (envelope_id, room_id);
+CREATE TABLE IF NOT EXISTS acks (
+    of_envelope TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    ack_envelope TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (of_envelope, user_id)
+);
+CREATE TABLE IF NOT EXISTS seen_values (
+    value_hash TEXT NOT NULL,
+    envelope_id TEXT NOT NULL,
+    PRIMARY KEY (value_hash, envelope_id)
+);
+CREATE TABLE IF NOT EXISTS seen_envelopes (
+    envelope_id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    participants TEXT NOT NULL,
+    opened_ms INTEGER NOT NULL,
+    room_id TEXT,
+    notes INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'open',
+    subject TEXT NOT NULL,
+    envelope BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 pub fn now_ms() -> i64 {
@@ -202,7 +247,7 @@ impl Store {
         &self.path
     }
 
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,

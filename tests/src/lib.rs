@@ -10,6 +10,7 @@
 //! - [`MatrixUser`]: a plain client-server API client for "another account".
 //! - [`bridge`]: a world for `varde-bridge` tests (Synapse, bus, directory
 //!   with Matrix users, the bridge as a child process).
+//! - [`pair`]: two homeservers that do not federate, two orgs' bridges, one bus.
 //!
 //! Server output goes to a log file in the server's temp dir; startup errors
 //! quote its last lines. Set `VARDE_KEEP_TEST_DIRS=1` to keep the temp dirs.
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod fixture;
 mod matrix;
 mod nats;
+pub mod pair;
 mod ports;
 mod process;
 pub mod provisioned;

@@ -14,9 +14,11 @@ use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::seal::Opener;
 
 use crate::config::{self, RoomRef};
+use crate::conversation::RoomSide;
 use crate::matrix::Bot;
 use crate::matrix::client::InvitePolicy;
 use crate::metrics::Metrics;
+use crate::publish::Publisher;
 use crate::relay::{Context, Relay};
 use crate::store::Store;
 
@@ -69,6 +71,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         allowed: checked.matrix.allowed_inviters.clone(),
         directory: directory.clone(),
     }));
+    // Members' events, from the first sync on (events missed while the
+    // bridge was down included); handled once the rooms are resolved.
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    crate::timeline::listen(&bot, events_tx);
+    // What happened in rooms before the bridge's first start is history.
+    let since_ms: i64 = store
+        .meta_init("room_side_since_ms", &crate::store::now_ms().to_string())?
+        .parse()
+        .unwrap_or_default();
     let token = bot.first_sync().await?;
     metrics
         .health
@@ -129,6 +140,37 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         "varde-bridge running"
     );
 
+    let report_room = match &checked.incidents.report_room {
+        None => None,
+        Some(r) => {
+            let id = match r {
+                RoomRef::Id(id) => RoomId::parse(id)?,
+                RoomRef::Alias(a) => bot.resolve_alias(a).await?,
+            };
+            Some(id)
+        }
+    };
+    let side = Arc::new(RoomSide {
+        bot: bot.clone(),
+        store: store.clone(),
+        directory: directory.clone(),
+        publisher: Publisher {
+            js: js.clone(),
+            identity: identity.clone(),
+            directory: directory.clone(),
+        },
+        metrics: metrics.clone(),
+        rooms: rooms.clone(),
+        commands: checked.commands.clone(),
+        sharing: checked.sharing,
+        incidents: checked.incidents.clone(),
+        report_room,
+        since_ms,
+    });
+    tokio::spawn(side.clone().run(events_rx));
+    let (side_tx, side_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(side_bus_loop(side, side_rx));
+
     let ctx = Context::new(
         bot,
         store,
@@ -137,13 +179,46 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         metrics,
         checked.delivery.clone(),
     );
-    let relay = Relay::start(ctx, rooms);
+    let relay = Relay::start(ctx, rooms).with_side(side_tx);
     tokio::select! {
         r = relay.run(inbox) => r,
         _ = shutdown_signal() => {
             tracing::info!("stopping; messages not yet acked will be redelivered");
             Ok(())
         }
+    }
+}
+
+/// Incidents and incident-room chat from the bus, in order; each acked
+/// once handled (retried a few times when Matrix fails, then left to the
+/// broker's redelivery).
+async fn side_bus_loop(
+    side: Arc<RoomSide>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::relay::SideJob>,
+) {
+    while let Some(job) = rx.recv().await {
+        let mut attempt = 0;
+        loop {
+            match side.on_bus(&job.msg).await {
+                Ok(()) => {
+                    if let Err(e) = job.delivery.ack().await {
+                        tracing::warn!(envelope = %job.msg.header.id, error = %e, "cannot ack");
+                    }
+                    break;
+                }
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(envelope = %job.msg.header.id, kind = %job.msg.header.kind, error = %e, "incident message failed; retrying");
+                    tokio::time::sleep(crate::matrix::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(envelope = %job.msg.header.id, error = %e, "incident message failed; left for redelivery");
+                    let _ = job.delivery.nak(Duration::from_secs(30)).await;
+                    break;
+                }
+            }
+        }
+        drop(job.permit);
     }
 }
 

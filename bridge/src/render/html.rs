@@ -61,3 +61,37 @@ mod tests {
         assert_eq!(link("javascript:alert(1)"), "javascript:alert(1)");
     }
 }
+
+/// Tags a member's formatted message may keep when another bridge shows it:
+/// plain formatting without attributes, so nothing from another
+/// organisation can carry links, images or styles into a room.
+const KEPT_TAGS: [&str; 12] = [
+    "b",
+    "i",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "p",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "del",
+];
+
+/// A member's `formatted_body` reduced to [`KEPT_TAGS`]: everything is
+/// escaped, then exactly those tags (without attributes) and `<br>` are
+/// let through again.
+pub fn safe_subset(html: &str) -> String {
+    let mut out = escape(html);
+    for t in KEPT_TAGS {
+        for form in [format!("<{t}>"), format!("</{t}>")] {
+            out = out.replace(&escape(&form), &form);
+        }
+    }
+    for br in ["<br>", "<br/>", "<br />"] {
+        out = out.replace(&escape(br), "<br/>");
+    }
+    out
+}

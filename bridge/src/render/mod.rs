@@ -17,7 +17,7 @@ use varde_schemas::payload::{
 };
 use varde_schemas::{Header, Kind, Payload, Tlp};
 
-pub use html::escape;
+pub use html::{badge, escape, safe_subset};
 
 /// Why a message was withheld, in the room's language.
 pub fn violation_text(lang: Language, v: &Violation) -> String {

@@ -1,0 +1,467 @@
+//! Incident coordination across organisations.
+//!
+//! `!varde incident open "<title>" [tlp:…] [with org,org]` publishes an
+//! `incident` envelope to the participating orgs and the CSIRT. Every
+//! participating org's bridge (the opener's too, through the bus) creates
+//! an end-to-end encrypted room on its own homeserver, invites its
+//! configured responders and pins a summary. What members say in an
+//! incident room travels as `chat` in conversation `incident:<id>` to the
+//! other incident rooms. `incident note` and `incident close` are
+//! `incident` envelopes too; closing posts a summary (duration,
+//! participants, notes) everywhere, including the CSIRT's report room, and
+//! makes the incident rooms read-only.
+//!
+//! Incident titles are as sensitive as the incident: the store keeps the
+//! opening envelope sealed and opens it when a title is needed.
+
+use matrix_sdk::Room;
+use matrix_sdk::room::power_levels::RoomPowerLevelChanges;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
+use matrix_sdk::ruma::events::InitialStateEvent;
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::{OwnedUserId, RoomId};
+use serde_json::json;
+use varde_bus::directory::VerifiedDirectory;
+use varde_schemas::payload::{Chat, Incident, IncidentAction, Person};
+use varde_schemas::{Audience, OrgId, Payload, Tlp};
+
+use crate::config::Language;
+use crate::conversation::{Refusal, RoomSide};
+use crate::ledger::IncidentRow;
+use crate::matrix::{SendError, txn_id};
+use crate::policy::{self, RoomRules};
+use crate::publish::derived_id;
+use crate::relay::Message;
+use crate::share::{self, Target};
+use crate::timeline::RoomEvent;
+
+const MAX_TITLE: usize = 300;
+
+/// The participants and the CSIRT.
+pub fn audience(dir: &VerifiedDirectory, participants: &[String]) -> Audience {
+    let mut orgs: Vec<OrgId> = participants
+        .iter()
+        .filter_map(|p| OrgId::new(p.as_str()).ok())
+        .collect();
+    if !orgs.contains(&dir.doc.csirt) {
+        orgs.push(dir.doc.csirt.clone());
+    }
+    Audience::orgs(orgs)
+}
+
+/// Where an incident room's messages go.
+pub fn target(dir: &VerifiedDirectory, row: &IncidentRow) -> Target {
+    Target {
+        label: row.label,
+        audience: audience(dir, &row.participants),
+        conversation: format!("incident:{}", row.incident_id),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn open(
+    side: &RoomSide,
+    ev: &RoomEvent,
+    lang: Language,
+    dir: &VerifiedDirectory,
+    org: OrgId,
+    by: Person,
+    title: String,
+    label: Option<Tlp>,
+    with: Vec<String>,
+) -> Result<Result<String, Refusal>, SendError> {
+    let label = label.unwrap_or(Tlp::Amber);
+    if label == Tlp::Red {
+        return Ok(Err(Refusal(
+            "an incident cannot be TLP:RED; use TLP:AMBER+STRICT or TLP:AMBER".into(),
+        )));
+    }
+    if title.len() > MAX_TITLE {
+        return Ok(Err(Refusal(format!(
+            "the title is {} bytes; keep it under {MAX_TITLE}",
+            title.len()
+        ))));
+    }
+    let mut participants = vec![org.clone()];
+    for w in with {
+        match dir.org(&w) {
+            Some(o) if !participants.contains(&o.id) => participants.push(o.id.clone()),
+            Some(_) => {}
+            None => {
+                return Ok(Err(Refusal(match lang {
+                    Language::En => format!("`{w}` is not an organisation in the directory"),
+                    Language::Nb => format!("`{w}` er ikke en organisasjon i katalogen"),
+                })));
+            }
+        }
+    }
+    let names: Vec<String> = participants.iter().map(|p| p.to_string()).collect();
+    let incident_id = derived_id(&["incident", &ev.room_id, &ev.event_id]);
+    let payload = Payload::Incident(Incident {
+        incident_id,
+        action: IncidentAction::Open,
+        title,
+        participants,
+        by,
+        text: None,
+    });
+    let id = derived_id(&["incident-open", &ev.room_id, &ev.event_id]);
+    match side
+        .publisher
+        .publish(&payload, label, audience(dir, &names), Some(id))
+        .await
+    {
+        Ok(_) => Ok(Ok(match lang {
+            Language::En => format!(
+                "Incident {incident_id} opened as {label} with {}; each organisation's bridge creates its incident room.",
+                names.join(", ")
+            ),
+            Language::Nb => format!(
+                "Hendelse {incident_id} åpnet som {label} med {}; hver organisasjons bro lager sitt hendelsesrom.",
+                names.join(", ")
+            ),
+        })),
+        Err(e) => Ok(Err(Refusal(e.to_string()))),
+    }
+}
+
+/// `incident note` and `incident close`, from an incident room.
+pub async fn act(
+    side: &RoomSide,
+    ev: &RoomEvent,
+    lang: Language,
+    dir: &VerifiedDirectory,
+    by: Person,
+    action: IncidentAction,
+    text: Option<String>,
+) -> Result<Result<String, Refusal>, SendError> {
+    let Some(row) = side.store.incident_in_room(&ev.room_id)? else {
+        return Ok(Err(Refusal(match lang {
+            Language::En => "this is not an incident room".into(),
+            Language::Nb => "dette er ikke et hendelsesrom".into(),
+        })));
+    };
+    if row.state != "open" {
+        return Ok(Err(Refusal(match lang {
+            Language::En => "the incident is closed".into(),
+            Language::Nb => "hendelsen er lukket".into(),
+        })));
+    }
+    let title = match side.open_envelope(&row) {
+        Some(i) => i.title,
+        None => {
+            return Ok(Err(Refusal(
+                "the incident's opening message cannot be opened any more".into(),
+            )));
+        }
+    };
+    let payload = Payload::Incident(Incident {
+        incident_id: row.incident_id,
+        action,
+        title,
+        participants: row
+            .participants
+            .iter()
+            .filter_map(|p| OrgId::new(p.as_str()).ok())
+            .collect(),
+        by,
+        text,
+    });
+    let id = derived_id(&["incident-act", &ev.room_id, &ev.event_id]);
+    match side
+        .publisher
+        .publish(
+            &payload,
+            row.label,
+            audience(dir, &row.participants),
+            Some(id),
+        )
+        .await
+    {
+        Ok(_) => Ok(Ok(match (lang, action) {
+            (Language::En, IncidentAction::Close) => "Closing the incident.".into(),
+            (Language::Nb, IncidentAction::Close) => "Lukker hendelsen.".into(),
+            (Language::En, _) => "Note recorded.".into(),
+            (Language::Nb, _) => "Notatet er registrert.".into(),
+        })),
+        Err(e) => Ok(Err(Refusal(e.to_string()))),
+    }
+}
+
+fn notice(text: &str) -> serde_json::Value {
+    json!({ "msgtype": "m.notice", "body": text, "m.mentions": {} })
+}
+
+impl RoomSide {
+    /// The incident's opening payload, opened again from the store.
+    pub fn open_envelope(&self, row: &IncidentRow) -> Option<Incident> {
+        let m = crate::relay::open_stored(
+            &self.publisher.identity,
+            &self.directory.current(),
+            &row.envelope,
+        )
+        .ok()?;
+        match m.payload {
+            Payload::Incident(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    async fn room_of(&self, row: &IncidentRow) -> Result<Option<Room>, SendError> {
+        let Some(id) = &row.room_id else {
+            return Ok(None);
+        };
+        let Ok(id) = RoomId::parse(id) else {
+            return Ok(None);
+        };
+        Ok(Some(self.bot.joined_room(&id).await?))
+    }
+
+    async fn report(&self, key: &str, part: &str, text: &str) -> Result<(), SendError> {
+        let Some(report) = &self.report_room else {
+            return Ok(());
+        };
+        if self.store.part(key, report.as_str(), part)?.is_some() {
+            return Ok(());
+        }
+        let room = self.bot.joined_room(report).await?;
+        let e = self
+            .bot
+            .send(&room, notice(text), &txn_id(key, report.as_str(), part))
+            .await?;
+        self.store.record(key, report.as_str(), part, Some(&e))?;
+        Ok(())
+    }
+
+    /// An `incident` envelope or an incident room's `chat` from the bus.
+    pub async fn on_bus(&self, msg: &Message) -> Result<(), SendError> {
+        match &msg.payload {
+            Payload::Incident(i) => self.on_incident(msg, i).await,
+            Payload::Chat(c) => self.on_incident_chat(msg, c).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_incident(&self, msg: &Message, i: &Incident) -> Result<(), SendError> {
+        let key = msg.header.id.to_string();
+        if i.title.trim().is_empty() || i.title.len() > MAX_TITLE || i.participants.is_empty() {
+            tracing::warn!(envelope = %msg.header.id, sender = %msg.header.sender.org, "malformed incident envelope (empty or overlong title, or no participants); ignored");
+            return Ok(());
+        }
+        let own = &self.publisher.identity.org;
+        let participant = i.participants.contains(own);
+        let dir = self.directory.current();
+        let lang = self.incidents.language;
+        let names: Vec<String> = i.participants.iter().map(|p| p.to_string()).collect();
+        match i.action {
+            IncidentAction::Open => {
+                if !participant && self.report_room.is_none() {
+                    return Ok(());
+                }
+                self.store.add_incident(
+                    i.incident_id,
+                    msg.header.label,
+                    &names,
+                    msg.header.created.as_millisecond(),
+                    &msg.envelope,
+                )?;
+                let Some(row) = self.store.incident(i.incident_id)? else {
+                    return Ok(());
+                };
+                let summary =
+                    opening_summary(lang, msg.header.label, i, &share::attribution(&dir, &i.by));
+                if participant && row.room_id.is_none() {
+                    let room = self.create_room(msg.header.label, i).await?;
+                    self.store
+                        .set_incident_room(i.incident_id, room.room_id().as_str())?;
+                    tracing::info!(incident = %i.incident_id, room = %room.room_id(), "incident room created");
+                }
+                if let Some(row) = self.store.incident(i.incident_id)?
+                    && let Some(room) = self.room_of(&row).await?
+                {
+                    let rid = room.room_id().to_string();
+                    if self.store.part(&key, &rid, "pin")?.is_none() {
+                        let e = self
+                            .bot
+                            .send(&room, notice(&summary), &txn_id(&key, &rid, "summary"))
+                            .await?;
+                        room.send_state_event_raw(
+                            "m.room.pinned_events",
+                            "",
+                            json!({ "pinned": [e] }),
+                        )
+                        .await?;
+                        self.store.record(&key, &rid, "pin", Some(&e))?;
+                    }
+                }
+                self.report(&key, "opened", &summary).await
+            }
+            IncidentAction::Note => {
+                let Some(row) = self.store.incident(i.incident_id)? else {
+                    tracing::warn!(envelope = %msg.header.id, incident = %i.incident_id, "note for an unknown incident; ignored");
+                    return Ok(());
+                };
+                if self.store.part(&key, "-", "note")?.is_none() {
+                    self.store.count_note(i.incident_id)?;
+                    self.store.record(&key, "-", "note", None)?;
+                }
+                if let Some(room) = self.room_of(&row).await? {
+                    let rid = room.room_id().to_string();
+                    if self.store.part(&key, &rid, "post")?.is_none() {
+                        let who = share::attribution(&dir, &i.by);
+                        let text = match lang {
+                            Language::En => format!(
+                                "{} Note from {who}: {}",
+                                msg.header.label,
+                                i.text.as_deref().unwrap_or("")
+                            ),
+                            Language::Nb => format!(
+                                "{} Notat fra {who}: {}",
+                                msg.header.label,
+                                i.text.as_deref().unwrap_or("")
+                            ),
+                        };
+                        let e = self
+                            .bot
+                            .send(&room, notice(&text), &txn_id(&key, &rid, "post"))
+                            .await?;
+                        self.store.record(&key, &rid, "post", Some(&e))?;
+                    }
+                }
+                Ok(())
+            }
+            IncidentAction::Close => {
+                let Some(row) = self.store.incident(i.incident_id)? else {
+                    tracing::warn!(envelope = %msg.header.id, incident = %i.incident_id, "close of an unknown incident; ignored");
+                    return Ok(());
+                };
+                let minutes = (msg.header.created.as_millisecond() - row.opened_ms).max(0) / 60_000;
+                let summary = closing_summary(
+                    lang,
+                    msg.header.label,
+                    i,
+                    minutes,
+                    &row.participants,
+                    row.notes,
+                    &share::attribution(&dir, &i.by),
+                );
+                if let Some(room) = self.room_of(&row).await? {
+                    let rid = room.room_id().to_string();
+                    if self.store.part(&key, &rid, "summary")?.is_none() {
+                        let e = self
+                            .bot
+                            .send(&room, notice(&summary), &txn_id(&key, &rid, "summary"))
+                            .await?;
+                        self.store.record(&key, &rid, "summary", Some(&e))?;
+                    }
+                    // Read-only: only the bot (power 100) may still post.
+                    room.apply_power_level_changes(RoomPowerLevelChanges {
+                        events_default: Some(100),
+                        users_default: Some(0),
+                        ..Default::default()
+                    })
+                    .await?;
+                }
+                self.store.close_incident(i.incident_id)?;
+                tracing::info!(incident = %i.incident_id, "incident closed");
+                self.report(&key, "closed", &summary).await
+            }
+        }
+    }
+
+    async fn create_room(&self, label: Tlp, i: &Incident) -> Result<Room, SendError> {
+        let mut req = CreateRoom::new();
+        req.name = Some(format!("{label} Incident: {}", i.title));
+        req.preset = Some(RoomPreset::PrivateChat);
+        req.invite = self
+            .incidents
+            .responders
+            .iter()
+            .filter_map(|r| OwnedUserId::try_from(r.as_str()).ok())
+            .collect();
+        req.initial_state = vec![
+            InitialStateEvent::with_empty_state_key(
+                RoomEncryptionEventContent::with_recommended_defaults(),
+            )
+            .to_raw_any(),
+        ];
+        Ok(self.bot.client.create_room(req).await?)
+    }
+
+    async fn on_incident_chat(&self, msg: &Message, c: &Chat) -> Result<(), SendError> {
+        let Some(id) = c
+            .conversation
+            .strip_prefix("incident:")
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        else {
+            return Ok(());
+        };
+        let Some(row) = self.store.incident(id)? else {
+            tracing::debug!(envelope = %msg.header.id, "chat for an incident this bridge does not take part in");
+            return Ok(());
+        };
+        let Some(room) = self.room_of(&row).await? else {
+            return Ok(());
+        };
+        let rid = room.room_id().to_string();
+        if share::is_echo(&msg.header, c, self.publisher.identity.key_id, &rid)
+            || self.store.is_done(msg.header.id, &rid)?
+        {
+            return Ok(());
+        }
+        let dir = self.directory.current();
+        let view = self.bot.view(&room, true).await?;
+        let rules = RoomRules {
+            ceiling: Tlp::AmberStrict,
+            red: false,
+        };
+        if let Err(v) = policy::check(&dir, rules, &view, msg.header.label, &msg.header.audience) {
+            tracing::warn!(room = %rid, envelope = %msg.header.id, reason = v.reason(), detail = %v, "incident message withheld from the incident room");
+            self.store.mark_done(msg.header.id, &rid, None)?;
+            return Ok(());
+        }
+        share::post(&self.bot, &self.store, &dir, &room, msg, c).await
+    }
+}
+
+fn opening_summary(lang: Language, label: Tlp, i: &Incident, by: &str) -> String {
+    let parts: Vec<&str> = i.participants.iter().map(|p| p.as_str()).collect();
+    match lang {
+        Language::En => format!(
+            "{label} Incident: {}\nOpened by {by}. Participants: {}. Incident id {}.\nEverything said here is shared with the other participants' incident rooms.",
+            i.title,
+            parts.join(", "),
+            i.incident_id
+        ),
+        Language::Nb => format!(
+            "{label} Hendelse: {}\nÅpnet av {by}. Deltakere: {}. Hendelses-id {}.\nAlt som sies her deles med de andre deltakernes hendelsesrom.",
+            i.title,
+            parts.join(", "),
+            i.incident_id
+        ),
+    }
+}
+
+fn closing_summary(
+    lang: Language,
+    label: Tlp,
+    i: &Incident,
+    minutes: i64,
+    participants: &[String],
+    notes: i64,
+    by: &str,
+) -> String {
+    let summary = i.text.as_deref().unwrap_or("-");
+    match lang {
+        Language::En => format!(
+            "{label} Incident closed: {}\nClosed by {by}. Duration: {minutes} min. Participants: {}. Notes: {notes}.\nSummary: {summary}",
+            i.title,
+            participants.join(", ")
+        ),
+        Language::Nb => format!(
+            "{label} Hendelse lukket: {}\nLukket av {by}. Varighet: {minutes} min. Deltakere: {}. Notater: {notes}.\nOppsummering: {summary}",
+            i.title,
+            participants.join(", ")
+        ),
+    }
+}

@@ -1,0 +1,82 @@
+//! Sealing and publishing as the bridge: what members share, acks,
+//! sightings and incidents leave the bridge signed by its key, encrypted
+//! for their audience, and are published with the envelope id as
+//! `Nats-Msg-Id` (a retry is dropped by the broker's duplicate window).
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use uuid::Uuid;
+use varde_bus::directory::DirectoryHandle;
+use varde_bus::keys::Identity;
+use varde_bus::seal::{self, Draft, SealError};
+use varde_bus::transport::{self, TransportError};
+use varde_schemas::{Audience, Header, Payload, Tlp};
+
+use crate::store::StoredEnvelope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot seal the message: {0}")]
+    Seal(#[from] SealError),
+    #[error("cannot publish on the bus: {0}")]
+    Transport(#[from] TransportError),
+}
+
+/// The bridge's outgoing side of the bus.
+#[derive(Clone)]
+pub struct Publisher {
+    pub js: jetstream::Context,
+    pub identity: Arc<Identity>,
+    pub directory: DirectoryHandle,
+}
+
+impl Publisher {
+    /// Seals `payload` for `audience` at `label` (with a fixed id when
+    /// given, so a repeat is deduplicated) and publishes every copy.
+    /// Returns the header and the sealed envelope as published on its
+    /// first subject.
+    pub async fn publish(
+        &self,
+        payload: &Payload,
+        label: Tlp,
+        audience: Audience,
+        id: Option<Uuid>,
+    ) -> Result<(Header, StoredEnvelope), PublishError> {
+        let mut draft = Draft::new(payload, label, audience);
+        if let Some(id) = id {
+            draft = draft.id(id);
+        }
+        let sealed = seal::seal(&self.identity, &self.directory.current(), draft)?;
+        transport::publish(&self.js, &sealed).await?;
+        let stored = StoredEnvelope {
+            envelope_id: sealed.header.id,
+            subject: sealed.subjects().first().cloned().unwrap_or_default(),
+            bytes: sealed.bytes.to_vec(),
+        };
+        tracing::info!(
+            envelope = %sealed.header.id,
+            kind = %sealed.header.kind,
+            label = %sealed.header.label,
+            audience = %sealed.header.audience,
+            "published"
+        );
+        Ok((sealed.header, stored))
+    }
+}
+
+/// A UUID derived from `parts` (version 8), for ids that must come out the
+/// same when the same thing is done twice (a Matrix event seen again after
+/// a restart, a second ✅ on the same alert).
+pub fn derived_id(parts: &[&str]) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_custom_bytes(b).into_uuid()
+}

@@ -1,0 +1,284 @@
+//! Sharing rooms, both ways.
+//!
+//! Out: a member's message (text, formatted text, reply, edit, redaction,
+//! small file) becomes a `chat` envelope signed by the bridge, attributed
+//! to the member (Matrix id, display name, org), with an id derived from
+//! the Matrix event so that seeing the event again never shares it twice.
+//! A reply or an edit is never labelled lower than what it answers: it
+//! takes the higher label and, with it, that message's audience.
+//!
+//! In: a `chat` envelope from another room becomes an attributed post
+//! ("Kari Nordmann (Gjøvik kommune): …"); replies, edits and redactions are
+//! mapped to this room's events through the store.
+
+use base64::Engine as _;
+use matrix_sdk::Room;
+use matrix_sdk::ruma::EventId;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use varde_bus::directory::VerifiedDirectory;
+use varde_schemas::payload::{Attachment, Chat, ChatAction, Person};
+use varde_schemas::{Audience, Header, Tlp};
+
+use crate::config::Share;
+use crate::matrix::{Bot, SendError, txn_id};
+use crate::publish::derived_id;
+use crate::relay::Message;
+use crate::render::{badge, escape, safe_subset};
+use crate::store::Store;
+use crate::timeline::RoomEvent;
+
+/// Where a room's messages go: a configured sharing room or an incident
+/// room.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub label: Tlp,
+    pub audience: Audience,
+    pub conversation: String,
+}
+
+impl From<&Share> for Target {
+    fn from(s: &Share) -> Self {
+        Target {
+            label: s.label,
+            audience: s.audience.clone(),
+            conversation: s.conversation.clone(),
+        }
+    }
+}
+
+/// A chat envelope to publish.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub id: Uuid,
+    pub chat: Chat,
+    pub label: Tlp,
+    pub audience: Audience,
+}
+
+/// Why a member's event is not shared.
+#[derive(Debug, thiserror::Error)]
+pub enum NotShared {
+    #[error("a redaction or edit of a message that was not shared from this room")]
+    NotOurs,
+    #[error("nothing to share")]
+    Empty,
+}
+
+/// The label and audience of an answer to `row`: the higher of the two
+/// labels, and the audience that goes with it.
+pub fn at_least(target: &Target, replied: Option<(Tlp, &Audience)>) -> (Tlp, Audience) {
+    match replied {
+        Some((label, audience)) if label > target.label => (label, audience.clone()),
+        _ => (target.label, target.audience.clone()),
+    }
+}
+
+/// Builds the chat envelope for a member's event (files are attached by
+/// the caller, who downloads them).
+pub fn outgoing(
+    store: &Store,
+    target: &Target,
+    ev: &RoomEvent,
+    author: Person,
+) -> Result<Result<Outgoing, NotShared>, crate::store::StoreError> {
+    let id = derived_id(&["chat", &ev.room_id, &ev.event_id]);
+    let mut chat = Chat {
+        conversation: target.conversation.clone(),
+        action: ChatAction::Message,
+        author,
+        text: String::new(),
+        html: None,
+        reply_to: None,
+        target: None,
+        attachment: None,
+        origin_room: Some(ev.room_id.clone()),
+        origin_event: Some(ev.event_id.clone()),
+    };
+    let mut replied = None;
+    match &ev.what {
+        crate::timeline::What::Message {
+            body,
+            html,
+            reply_to,
+            replaces,
+            ..
+        } => {
+            chat.text = body.clone();
+            chat.html = html.clone();
+            if let Some(r) = reply_to
+                && let Some(row) = store.event(&ev.room_id, r)?
+            {
+                chat.reply_to = Some(row.envelope_id);
+                replied = Some(row);
+            }
+            if let Some(orig) = replaces {
+                match store.event(&ev.room_id, orig)? {
+                    Some(row) if row.origin => {
+                        chat.action = ChatAction::Edit;
+                        chat.target = Some(row.envelope_id);
+                        // An edit keeps the original's label and audience.
+                        replied = Some(row);
+                    }
+                    _ => return Ok(Err(NotShared::NotOurs)),
+                }
+            }
+            if chat.text.trim().is_empty() && chat.action == ChatAction::Message {
+                return Ok(Err(NotShared::Empty));
+            }
+        }
+        crate::timeline::What::Redaction { redacts } => match store.event(&ev.room_id, redacts)? {
+            Some(row) if row.origin && row.kind == "chat" => {
+                chat.action = ChatAction::Redact;
+                chat.target = Some(row.envelope_id);
+                replied = Some(row);
+            }
+            _ => return Ok(Err(NotShared::NotOurs)),
+        },
+        crate::timeline::What::Reaction { .. } => return Ok(Err(NotShared::Empty)),
+    }
+    let (label, audience) = at_least(target, replied.as_ref().map(|r| (r.label, &r.audience)));
+    Ok(Ok(Outgoing {
+        id,
+        chat,
+        label,
+        audience,
+    }))
+}
+
+/// A file as an attachment.
+pub fn attachment(name: &str, mime: &str, data: &[u8]) -> Attachment {
+    Attachment {
+        name: name.to_string(),
+        mime: mime.to_string(),
+        size: data.len() as u64,
+        data: base64::engine::general_purpose::STANDARD.encode(data),
+    }
+}
+
+/// "Kari Nordmann (Gjøvik kommune)".
+pub fn attribution(dir: &VerifiedDirectory, p: &Person) -> String {
+    let who = p
+        .display_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| p.matrix_user.clone())
+        .unwrap_or_else(|| "?".into());
+    match &p.org {
+        Some(org) => {
+            let name = dir
+                .org(org.as_str())
+                .map(|o| o.name.clone())
+                .unwrap_or_else(|| org.to_string());
+            format!("{who} ({name})")
+        }
+        None => who,
+    }
+}
+
+fn content(label: Tlp, who: &str, chat: &Chat) -> Value {
+    let body = format!("{label} {who}: {}", chat.text);
+    let shown = match &chat.html {
+        Some(h) => safe_subset(h),
+        None => escape(&chat.text).replace('\n', "<br/>"),
+    };
+    let html = format!("{} <b>{}</b>: {shown}", badge(label), escape(who));
+    json!({
+        "msgtype": "m.text",
+        "body": body,
+        "format": "org.matrix.custom.html",
+        "formatted_body": html,
+        "m.mentions": {},
+    })
+}
+
+/// Posts a chat envelope into `room` (the policy check was done by the
+/// caller). Idempotent through the store and derived transaction ids.
+pub async fn post(
+    bot: &Bot,
+    store: &Store,
+    dir: &VerifiedDirectory,
+    room: &Room,
+    msg: &Message,
+    chat: &Chat,
+) -> Result<(), SendError> {
+    let rid = room.room_id().as_str().to_string();
+    let id = msg.header.id;
+    let key = id.to_string();
+    let who = attribution(dir, &chat.author);
+    let target_event = |t: Option<Uuid>| -> Result<Option<String>, SendError> {
+        Ok(match t {
+            Some(t) => store.event_of(t, &rid)?.map(|r| r.event_id),
+            None => None,
+        })
+    };
+    match chat.action {
+        ChatAction::Redact => {
+            if let Some(ev) = target_event(chat.target)?
+                && let Ok(ev) = EventId::parse(&ev)
+            {
+                room.redact(&ev, None, Some(txn_id(&key, &rid, "redact").into()))
+                    .await?;
+            }
+            store.mark_done(id, &rid, None)?;
+        }
+        ChatAction::Edit => {
+            let c = content(msg.header.label, &who, chat);
+            let sent = match target_event(chat.target)? {
+                Some(orig) => {
+                    let mut edit = json!({
+                        "msgtype": "m.text",
+                        "body": format!("* {}", c["body"].as_str().unwrap_or_default()),
+                        "format": "org.matrix.custom.html",
+                        "formatted_body": format!("* {}", c["formatted_body"].as_str().unwrap_or_default()),
+                        "m.new_content": c,
+                        "m.mentions": {},
+                    });
+                    edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": orig });
+                    bot.send(room, edit, &txn_id(&key, &rid, "post")).await?
+                }
+                // The original never reached this room: show the new text.
+                None => bot.send(room, c, &txn_id(&key, &rid, "post")).await?,
+            };
+            store.record_done(id, &rid, "post", &sent)?;
+        }
+        ChatAction::Message => {
+            let mut c = content(msg.header.label, &who, chat);
+            if let Some(r) = target_event(chat.reply_to)? {
+                c["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": r } });
+            }
+            let sent = bot.send(room, c, &txn_id(&key, &rid, "post")).await?;
+            store.record(&key, &rid, "post", Some(&sent))?;
+            store.record_event(&rid, &sent, &msg.header, false)?;
+            if let Some(a) = &chat.attachment
+                && store.part(&key, &rid, "file")?.is_none()
+            {
+                match base64::engine::general_purpose::STANDARD.decode(&a.data) {
+                    Ok(data) => {
+                        let mime = a
+                            .mime
+                            .parse::<mime::Mime>()
+                            .unwrap_or(mime::APPLICATION_OCTET_STREAM);
+                        let f = bot
+                            .send_file(room, &a.name, &mime, data, &txn_id(&key, &rid, "file"))
+                            .await?;
+                        store.record(&key, &rid, "file", Some(&f))?;
+                        store.record_event(&rid, &f, &msg.header, false)?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(envelope = %id, error = %e, "attachment is not base64; text posted without it");
+                        store.record(&key, &rid, "file", None)?;
+                    }
+                }
+            }
+            store.mark_done(id, &rid, Some(&sent))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a chat envelope would come back to the room it came from (the
+/// bridge's own post, from this room).
+pub fn is_echo(header: &Header, chat: &Chat, own_key: varde_schemas::KeyId, room_id: &str) -> bool {
+    header.sender.key == own_key && chat.origin_room.as_deref() == Some(room_id)
+}
