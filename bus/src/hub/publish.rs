@@ -1,12 +1,12 @@
-//! The hub's sink: payloads are sealed on blocking threads (one per core,
-//! in order) and published with pipelined PubAcks, so sealing a
+//! The hub's sink: payloads are sealed on blocking threads (at most one
+//! per core; published in the order they came) with pipelined PubAcks, so sealing a
 //! 370-recipient batch, the broker round trip and reading the next records
 //! overlap.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use varde_schemas::{Audience, Payload, Tlp};
 
@@ -53,6 +53,10 @@ pub struct Publisher {
 
 /// PubAcks awaited at most this far behind the sends.
 const IN_FLIGHT: usize = 512;
+
+/// Sealed or sealing envelopes held in publishing order (bounded memory:
+/// at most this many 1 MiB envelopes).
+const SEAL_QUEUE: usize = 64;
 
 impl Publisher {
     pub fn start(
@@ -128,13 +132,29 @@ async fn run(
         Ok(())
     }
 
+    // Seals run on at most one blocking thread per core (the permits), but
+    // many may wait in order behind a slow one: a 371-recipient batch at
+    // the head of the queue must not leave the other core idle while the
+    // small notifications behind it are ready.
+    let cores = Arc::new(Semaphore::new(parallel));
     while let Some(w) = rx.recv().await {
+        while sealing.front().is_some_and(JoinHandle::is_finished) {
+            if let Some(h) = sealing.pop_front() {
+                sent(&js, h, &mut acks, &mut out).await?;
+            }
+        }
+        let permit = cores
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| PublishError::Join(e.to_string()))?;
         let (id, d) = (identity.clone(), dir.clone());
-        sealing.push_back(tokio::task::spawn_blocking(move || seal_one(&id, &d, w)));
-        // One more than the cores: a seal is always queued behind the
-        // running ones, so no core idles while this task awaits a PubAck
-        // or the next batch from the parser.
-        while sealing.len() > parallel {
+        sealing.push_back(tokio::task::spawn_blocking(move || {
+            let sealed = seal_one(&id, &d, w);
+            drop(permit);
+            sealed
+        }));
+        while sealing.len() > SEAL_QUEUE {
             if let Some(h) = sealing.pop_front() {
                 sent(&js, h, &mut acks, &mut out).await?;
             }
