@@ -163,6 +163,22 @@ pub struct Delivery {
     pub pending: u64,
     pub delivered_count: i64,
     msg: jetstream::Message,
+    hold: Hold,
+}
+
+/// A delivery's claim on its envelope id in the `Opener`.
+struct Hold {
+    opener: Arc<Opener>,
+    id: uuid::Uuid,
+}
+
+/// Dropped without an ack or term (the handler gave up, the process is
+/// shutting down): the broker will redeliver it, and that copy must open.
+/// After an ack or term this does nothing.
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.opener.release(&self.id);
+    }
 }
 
 impl std::fmt::Debug for Delivery {
@@ -194,12 +210,16 @@ impl Delivery {
     }
 
     pub async fn ack(&self) -> Result<(), InboxError> {
+        // Settled even if the ack is lost: its redelivery is then acked
+        // as a replay, not handled twice.
+        self.hold.opener.settle(&self.hold.id);
         self.reply(AckKind::Ack, "ack").await
     }
 
     /// Double ack: waits until the broker confirmed the ack, for callers
     /// that must not see the message again after a crash.
     pub async fn ack_confirmed(&self) -> Result<(), InboxError> {
+        self.hold.opener.settle(&self.hold.id);
         self.msg
             .double_ack()
             .await
@@ -211,6 +231,7 @@ impl Delivery {
 
     /// Asks for redelivery after `delay`.
     pub async fn nak(&self, delay: Duration) -> Result<(), InboxError> {
+        self.hold.opener.release(&self.hold.id);
         self.reply(AckKind::Nak(Some(delay)), "nak").await
     }
 
@@ -220,6 +241,7 @@ impl Delivery {
     }
 
     pub async fn term(&self) -> Result<(), InboxError> {
+        self.hold.opener.settle(&self.hold.id);
         self.reply(AckKind::Term, "term").await
     }
 }
@@ -337,6 +359,7 @@ impl Inbox {
             let dir = self.directory.current();
             match self.opener.open(&dir, &subject, &msg.payload) {
                 Ok(opened) => {
+                    self.opener.hold(opened.header.id);
                     self.stats.opened.fetch_add(1, Ordering::Relaxed);
                     *self
                         .stats
@@ -344,11 +367,15 @@ impl Inbox {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = Some(Timestamp::now());
                     return Some(Ok(Delivery {
-                        opened,
                         subject,
                         stream_sequence: seq,
                         pending,
                         delivered_count: delivered,
+                        hold: Hold {
+                            opener: self.opener.clone(),
+                            id: opened.header.id,
+                        },
+                        opened,
                         msg,
                     }));
                 }
@@ -368,11 +395,13 @@ impl Inbox {
         let reason = e.reason();
         let outcome = match &e {
             // The broker redelivers a message whose ack_wait ran out while
-            // it waited in this client or in a slow handler. The replay
-            // guard has seen its id, but the first copy may not be handled
-            // yet: acking here would lose it if the process died before
-            // that. Leave it to the first copy's ack.
-            OpenError::Duplicate { .. } if delivered > 1 => {
+            // it waited in this client or in a slow handler. While the
+            // first copy is still held, acking here would lose it if the
+            // process died before it was handled: leave it to that copy's
+            // ack. Once the first copy was settled, a redelivery means its
+            // ack was lost (a broker fail-over): ack it as a replay, or the
+            // consumer would never drain.
+            OpenError::Duplicate { id } if delivered > 1 && self.opener.holds(id) => {
                 tracing::debug!(consumer = %self.name, subject, seq, delivered, "redelivery of an envelope still in hand; left to its first delivery");
                 return;
             }

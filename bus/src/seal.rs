@@ -11,7 +11,7 @@
 //! label/audience, expiry, replay → find our one wrap → one X25519 → decrypt
 //! → parse the payload. Each step has its own error.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -563,7 +563,10 @@ impl ReplayGuard {
         while let Some(&(old, at)) = self.order.front() {
             if self.order.len() >= self.capacity || at + self.window < now {
                 self.order.pop_front();
-                self.seen.remove(&old);
+                // A forgotten and seen-again id has a newer entry behind.
+                if self.seen.get(&old) == Some(&at) {
+                    self.seen.remove(&old);
+                }
             } else {
                 break;
             }
@@ -571,6 +574,11 @@ impl ReplayGuard {
         if self.seen.insert(id, now).is_none() {
             self.order.push_back((id, now));
         }
+    }
+
+    /// Forgets `id`, so its next copy opens again.
+    pub fn forget(&mut self, id: &Uuid) {
+        self.seen.remove(id);
     }
 
     pub fn len(&self) -> usize {
@@ -590,9 +598,16 @@ impl Default for ReplayGuard {
 }
 
 /// Opens envelopes for one identity, refusing replays.
+///
+/// It also knows which opened envelopes a consumer still holds (handed out
+/// by an `Inbox`, not yet acked): a redelivery of one of those waits for
+/// the first copy, while a redelivery of one already settled is a lost ack.
+/// It lives here, not in the `Inbox`, because a reader re-opens its inbox
+/// after a reconnect and must keep knowing both.
 pub struct Opener {
     identity: std::sync::Arc<Identity>,
     replay: Mutex<ReplayGuard>,
+    in_hand: Mutex<HashSet<Uuid>>,
 }
 
 impl Opener {
@@ -600,11 +615,55 @@ impl Opener {
         Opener {
             identity,
             replay: Mutex::new(ReplayGuard::default()),
+            in_hand: Mutex::new(HashSet::new()),
         }
     }
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Marks an opened envelope as held by a consumer until `settle` or
+    /// `release`.
+    pub fn hold(&self, id: Uuid) {
+        self.in_hand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    /// Whether a consumer still holds `id` (opened, not yet settled or
+    /// released).
+    pub fn holds(&self, id: &Uuid) -> bool {
+        self.in_hand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// The consumer is done with `id` (acked or terminated): later copies
+    /// are replays.
+    pub fn settle(&self, id: &Uuid) {
+        self.in_hand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// The consumer gave `id` back (nak, or dropped unanswered): the
+    /// broker's redelivery must open again, not be refused as a replay.
+    pub fn release(&self, id: &Uuid) {
+        if self
+            .in_hand
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        {
+            self.replay
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .forget(id);
+        }
     }
 
     /// Opens `bytes` received on `subject`.

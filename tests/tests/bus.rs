@@ -487,3 +487,94 @@ async fn wait_for(mut f: impl FnMut() -> bool) {
     }
     panic!("condition not reached in 10 s");
 }
+
+/// Redeliveries after an ack_wait: a lost ack (the first copy was handled
+/// and acked, the broker never heard it, as in a fail-over) is acked as a
+/// replay so the consumer drains; a nak or a delivery dropped unanswered
+/// comes back out of the inbox to be handled; a copy still in hand is left
+/// to its first delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_are_handled_by_what_became_of_the_first_copy() {
+    use varde_bus::inbox::{Inbox, InboxConfig};
+    use varde_bus::seal::Opener;
+
+    let bus = BusFixture::start().await.unwrap();
+    let kc = bus.identity("kcsirt");
+    let gjovik = bus.identity("gjovik");
+    let filters = varde_bus::subject::readable_filters(&bus.handle.current(), &gjovik.org);
+    let mut cfg = InboxConfig::durable("gjovik-redelivery", filters);
+    cfg.ack_wait = Duration::from_secs(1);
+    let opener = Arc::new(Opener::new(gjovik));
+    let mut inbox = Inbox::open(&bus.js, &cfg, opener.clone(), bus.handle.clone())
+        .await
+        .unwrap();
+    let stats = inbox.stats();
+    let send = |text: &str| {
+        let mut p = payload(Kind::Chat);
+        if let Payload::Chat(c) = &mut p {
+            c.text = text.into();
+        }
+        Draft::new(&p, Tlp::Amber, Audience::orgs([org("gjovik")]))
+    };
+
+    // A lost ack: settled here, never sent.
+    let lost = bus.publish(&kc, send("lost ack")).await.unwrap();
+    let d = next_delivery(&mut inbox).await;
+    assert_eq!(d.opened.header.id, lost.header.id);
+    opener.settle(&d.opened.header.id);
+    drop(d);
+    // A nak: handed out again.
+    let nakked = bus.publish(&kc, send("nak")).await.unwrap();
+    let d = next_delivery(&mut inbox).await;
+    assert_eq!(d.opened.header.id, nakked.header.id);
+    d.nak(Duration::ZERO).await.unwrap();
+    let again = next_delivery(&mut inbox).await;
+    assert_eq!(again.opened.header.id, nakked.header.id);
+    assert!(again.delivered_count > 1);
+    again.ack().await.unwrap();
+    // Dropped unanswered: handed out again after ack_wait.
+    let dropped = bus.publish(&kc, send("dropped")).await.unwrap();
+    let d = next_delivery(&mut inbox).await;
+    assert_eq!(d.opened.header.id, dropped.header.id);
+    drop(d);
+    let again = next_delivery(&mut inbox).await;
+    assert_eq!(again.opened.header.id, dropped.header.id);
+    // Still in hand while its redelivery arrives: left alone, then acked
+    // once by the holder.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    again.ack().await.unwrap();
+
+    // The lost-ack copy was acked as a replay; nothing is left.
+    let mut consumer = bus
+        .js
+        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+            "gjovik-redelivery",
+            transport::STREAM,
+        )
+        .await
+        .unwrap();
+    let mut drained = false;
+    for _ in 0..50 {
+        // Keep pulling so redeliveries reach the inbox's refusal path.
+        let _ = tokio::time::timeout(Duration::from_millis(200), inbox.next()).await;
+        let i = consumer.info().await.unwrap();
+        if i.num_pending == 0 && i.num_ack_pending == 0 {
+            drained = true;
+            break;
+        }
+    }
+    assert!(drained, "every delivery settled on the broker");
+    assert!(
+        InboxStats::get(&stats.duplicates) >= 1,
+        "the lost ack was acked as a replay"
+    );
+    assert!(!opener.holds(&lost.header.id));
+}
+
+async fn next_delivery(inbox: &mut varde_bus::inbox::Inbox) -> varde_bus::inbox::Delivery {
+    tokio::time::timeout(Duration::from_secs(10), inbox.next())
+        .await
+        .expect("a delivery within 10 s")
+        .unwrap()
+        .unwrap()
+}
