@@ -24,6 +24,10 @@
 // matrix-sdk's futures are deep: proving them Send needs more than 128.
 #![recursion_limit = "256"]
 
+/// The SDK the bridge is built on, re-exported so tests and tools that
+/// drive a `matrix::reader::Reader` use the very same version.
+pub use matrix_sdk;
+
 pub mod bench;
 pub mod cli;
 pub mod command;

@@ -50,7 +50,7 @@ async fn read(reader: &Reader, room: &str, needle: &str) -> Result<String> {
 }
 
 async fn send(reader: &Reader, room: &str, content: Value) -> Result<()> {
-    let id = matrix_sdk::ruma::RoomId::parse(room)?;
+    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(room)?;
     reader.sync_once().await?;
     let r = reader
         .client
@@ -267,9 +267,10 @@ async fn bridge_commands_acks_and_incidents_matrix() -> Result<()> {
         Ok(invites(&lars).await?.into_iter().next())
     })
     .await?;
-    assert!(
-        room_a.ends_with(p.a.synapse.server_name()) && room_b.ends_with(p.b.synapse.server_name())
-    );
+    // Room ids of current room versions carry no server name; that each
+    // room lives on its org's homeserver shows below: its only members are
+    // that homeserver's bot and responder, and the two do not federate.
+    assert_ne!(room_a, room_b);
     kari.join(&room_a).await?;
     lars.join(&room_b).await?;
     for (u, room, bot) in [(&kari, &room_a, &bot_a), (&lars, &room_b, &bot_b)] {

@@ -181,6 +181,18 @@ async fn bridge_share_across_two_homeservers_matrix() -> Result<()> {
     kari.send_text(&room_a, &long).await?;
     bot_post(&kari, &room_a, &bot_a, "the limit is 8192").await?;
 
+    // Posted once on B (edits aside), before the redaction removes it.
+    let before: Vec<String> = bot_messages(&lars, &room_b, &bot_b)
+        .await?
+        .iter()
+        .map(|e| body(&e["content"]).to_string())
+        .collect();
+    assert_eq!(
+        before.iter().filter(|b| b.contains(&t1)).count(),
+        1,
+        "posted once on B: {before:?}"
+    );
+
     // A redaction on A removes B's post.
     kari.request(
         reqwest::Method::PUT,
@@ -232,10 +244,9 @@ async fn bridge_share_across_two_homeservers_matrix() -> Result<()> {
         !b_posts.iter().any(|b| b.contains("yyyy")),
         "the long message was not shared"
     );
-    assert_eq!(
-        b_posts.iter().filter(|b| b.contains(&t1)).count(),
-        1,
-        "posted once on B: {b_posts:?}"
+    assert!(
+        !b_posts.iter().any(|b| b.contains(&t1)),
+        "the redacted post is gone from B: {b_posts:?}"
     );
     for (name, log) in [("A", bridge_a.log()), ("B", bridge_b.log())] {
         assert!(

@@ -43,25 +43,6 @@ pub fn link(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_and_links() {
-        assert_eq!(
-            escape("<script>\"x\" & 'y'</script>"),
-            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
-        );
-        assert!(badge(Tlp::Amber).contains("#FFC000") && badge(Tlp::Amber).contains("TLP:AMBER"));
-        assert_eq!(
-            link("https://a.example/?q=<x>"),
-            "<a href=\"https://a.example/?q=&lt;x&gt;\">https://a.example/?q=&lt;x&gt;</a>"
-        );
-        assert_eq!(link("javascript:alert(1)"), "javascript:alert(1)");
-    }
-}
-
 /// Tags a member's formatted message may keep when another bridge shows it:
 /// plain formatting without attributes, so nothing from another
 /// organisation can carry links, images or styles into a room.
@@ -94,4 +75,31 @@ pub fn safe_subset(html: &str) -> String {
         out = out.replace(&escape(br), "<br/>");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_links() {
+        assert_eq!(
+            escape("<script>\"x\" & 'y'</script>"),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+        assert!(badge(Tlp::Amber).contains("#FFC000") && badge(Tlp::Amber).contains("TLP:AMBER"));
+        assert_eq!(
+            link("https://a.example/?q=<x>"),
+            "<a href=\"https://a.example/?q=&lt;x&gt;\">https://a.example/?q=&lt;x&gt;</a>"
+        );
+        assert_eq!(link("javascript:alert(1)"), "javascript:alert(1)");
+    }
+
+    #[test]
+    fn safe_subset_keeps_plain_formatting_only() {
+        assert_eq!(
+            safe_subset("<b>x</b><br><a href=\"https://e.example\">l</a><b onclick=\"f()\">y</b>"),
+            "<b>x</b><br/>&lt;a href=&quot;https://e.example&quot;&gt;l&lt;/a&gt;&lt;b onclick=&quot;f()&quot;&gt;y</b>"
+        );
+    }
 }
