@@ -104,11 +104,6 @@ async fn publish_all(
     (done, retries, duplicates)
 }
 
-// Ignored in the default run: in the full suite on 2 cores (next to the
-// Synapse tests) its durable consumer once failed to drain within 60 s after
-// the leader kill; it passed on its own. Run with `--run-ignored all` until
-// the stall is understood (issue 6 stays open for it).
-#[ignore = "consumer catch-up stalled once under full-suite load; see comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
     let mut cluster = NatsCluster::start().await.unwrap();
