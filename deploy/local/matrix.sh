@@ -174,7 +174,8 @@ say "kcsirt publishes a TLP:AMBER advisory to gjovik and a TLP:GREEN one to the 
 "$VARDE" -c kcsirt/varde.toml publish advisory --tlp green --community \
   --advisory-id KCSIRT-2026-0044 --title "Phishing campaign against municipal payroll" \
   --summary "Mails impersonate the payroll system; block the sender domain." \
-  --severity medium --action "Block lonn-portal.example"
+  --severity medium --action "Block lonn-portal.example" | tee "$DEMO/green.published"
+GREEN_ID="$(awk '/^published/ {print $4; exit}' "$DEMO/green.published")"
 
 say "The GREEN room, read back with a plain client call (no encryption involved):"
 for _ in $(seq 1 60); do
@@ -189,6 +190,21 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 $MX show "$HS" "$KARI_TOKEN" "$AMBER_ROOM" 2
+
+say "From the room back to the bus: Kari acknowledges the GREEN advisory with a command"
+$MX send "$HS" "$KARI_TOKEN" "$GREEN_ROOM" "!varde ack $GREEN_ID"
+for _ in $(seq 1 60); do
+  $MX show "$HS" "$KARI_TOKEN" "$GREEN_ROOM" 1 | grep -q "Kvittert for" && break
+  sleep 0.5
+done
+$MX show "$HS" "$KARI_TOKEN" "$GREEN_ROOM" 1 | grep -v formatted_body
+say "The CSIRT sees the signed ack (sealed TLP:AMBER to kcsirt) with varde tail:"
+for _ in $(seq 1 20); do
+  "$VARDE" -c kcsirt/varde.toml tail --since 10m --kind ack >"$DEMO/acks.txt" 2>/dev/null || true
+  grep -q "ack" "$DEMO/acks.txt" && break
+  sleep 0.5
+done
+cat "$DEMO/acks.txt"
 
 say "The AMBER room decrypted by kari's own device (varde-bridge read-room):"
 VARDE_READER_PASSWORD="$(cat "$DEMO/matrix/kari.password")" "$BRIDGE" read-room \

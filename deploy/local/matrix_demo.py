@@ -1,6 +1,6 @@
 """Plain Matrix client-server API calls for deploy/local/matrix.sh (Python
 standard library only): register a user, create a room, print what a plain
-client receives, add a Matrix user to the draft directory. This is the
+client receives, post a message, add a Matrix user to the draft directory. This is the
 "plain client" side of the demo; end-to-end decryption is done by
 `varde-bridge read-room`, which has a real E2EE implementation.
 """
@@ -79,6 +79,15 @@ def show(base, token, room, limit="5"):
                 print("    " + line)
 
 
+def send(base, token, room, text):
+    """Posts a plain m.text message as the token's user."""
+    txn = "demo-" + str(abs(hash((room, text))))
+    path = "rooms/%s/send/m.room.message/%s" % (urllib.parse.quote(room), txn)
+    status, answer = call(base, "PUT", path, token, {"msgtype": "m.text", "body": text})
+    if status != 200:
+        sys.exit(f"send: HTTP {status} {answer}")
+
+
 def add_matrix_user(draft, org, user):
     with open(draft) as f:
         d = json.load(f)
@@ -95,4 +104,4 @@ def add_matrix_user(draft, org, user):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"register": register, "create-room": create_room, "show": show,
-     "add-matrix-user": add_matrix_user}[cmd](*args)
+     "send": send, "add-matrix-user": add_matrix_user}[cmd](*args)

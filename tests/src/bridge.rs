@@ -137,21 +137,11 @@ impl BridgeWorld {
     /// A room made by `owner`, with `members` invited and joined, and the
     /// bot invited (it joins by itself). Encrypted when asked.
     pub async fn room(&self, owner: &str, members: &[&str], encrypted: bool) -> Result<String> {
-        let mut invite = vec![self.bot.user_id.clone()];
-        invite.extend(members.iter().map(|m| self.user_id(m)));
-        let mut body = json!({ "preset": "private_chat", "invite": invite });
-        if encrypted {
-            body["initial_state"] = json!([{
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": { "algorithm": "m.megolm.v1.aes-sha2" }
-            }]);
-        }
-        let room = self.user(owner)?.create_room(body).await?;
+        let mut joiners = Vec::new();
         for m in members {
-            self.user(m)?.join(&room).await?;
+            joiners.push((self.user_id(m), self.user(m)?));
         }
-        Ok(room)
+        make_room(&self.user(owner)?, &self.bot.user_id, &joiners, encrypted).await
     }
 
     /// Writes the bridge's configuration with these `[[rooms]]` (TOML) and
@@ -357,4 +347,29 @@ pub async fn read_room(reader: &Reader, room: &str) -> Result<Vec<ReadEvent>> {
 /// The `body` of an event's content, or "".
 pub fn body(content: &Value) -> &str {
     content.get("body").and_then(Value::as_str).unwrap_or("")
+}
+
+/// A room made by `owner` with `bot` invited (it joins by itself) and
+/// `members` (user id, client) invited and joined. Encrypted when asked.
+pub async fn make_room(
+    owner: &MatrixUser,
+    bot: &str,
+    members: &[(String, MatrixUser)],
+    encrypted: bool,
+) -> Result<String> {
+    let mut invite = vec![bot.to_string()];
+    invite.extend(members.iter().map(|(id, _)| id.clone()));
+    let mut body = json!({ "preset": "private_chat", "invite": invite });
+    if encrypted {
+        body["initial_state"] = json!([{
+            "type": "m.room.encryption",
+            "state_key": "",
+            "content": { "algorithm": "m.megolm.v1.aes-sha2" }
+        }]);
+    }
+    let room = owner.create_room(body).await?;
+    for (_, m) in members {
+        m.join(&room).await?;
+    }
+    Ok(room)
 }

@@ -149,22 +149,12 @@ impl Pair {
     /// A room on `owner`'s homeserver with `members` joined and the bot
     /// invited.
     pub async fn room(&self, owner: &str, members: &[&str], encrypted: bool) -> Result<String> {
-        let side = self.side(owner);
-        let mut invite = vec![side.bot.user_id.clone()];
-        invite.extend(members.iter().map(|m| self.user_id(m)));
-        let mut body = json!({ "preset": "private_chat", "invite": invite });
-        if encrypted {
-            body["initial_state"] = json!([{
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": { "algorithm": "m.megolm.v1.aes-sha2" }
-            }]);
-        }
-        let room = self.user(owner)?.create_room(body).await?;
+        let mut joiners = Vec::new();
         for m in members {
-            self.user(m)?.join(&room).await?;
+            joiners.push((self.user_id(m), self.user(m)?));
         }
-        Ok(room)
+        let bot = &self.side(owner).bot.user_id;
+        crate::bridge::make_room(&self.user(owner)?, bot, &joiners, encrypted).await
     }
 
     /// Sets a user's display name.
