@@ -8,7 +8,6 @@
 //! envelopes, which `ioc` opens again with the bridge's key.
 
 use rusqlite::{OptionalExtension, params};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use varde_schemas::payload::IndicatorType;
 use varde_schemas::{Audience, Header, Tlp};
@@ -46,11 +45,7 @@ pub struct IncidentRow {
 
 /// The digest under which a value is indexed.
 pub fn value_hash(kind: IndicatorType, value: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(kind.as_str().as_bytes());
-    h.update([0]);
-    h.update(value.as_bytes());
-    hex::encode(h.finalize())
+    hex::encode(crate::digest::of(&[kind.as_str(), value]))
 }
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {

@@ -17,6 +17,7 @@
 //! - `incident`: incident rooms across organisations.
 //! - `ioc`: what the bridge has seen about a value.
 //! - `ledger`: the room side's tables in the store.
+//! - `digest`: SHA-256 over parts, for deterministic ids.
 //! - `publish`: sealing and publishing as the bridge.
 //! - `bench`: `varde-bridge bench`.
 //! - `cli`: the command line.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod conversation;
+pub mod digest;
 pub mod incident;
 pub mod ioc;
 pub mod ledger;

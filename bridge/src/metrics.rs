@@ -209,7 +209,6 @@ impl Metrics {
         })
     }
 
-    /// Exposes the bus consumer's counters.
     /// Messages waiting on the broker for the bridge's consumer.
     pub fn lag(&self) -> Option<u64> {
         let stats = self
@@ -221,6 +220,7 @@ impl Metrics {
         Some(InboxStats::get(&stats.pending))
     }
 
+    /// Exposes the bus consumer's counters.
     pub fn watch_inbox(&self, stats: Arc<InboxStats>) {
         *self.inbox.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats);
     }

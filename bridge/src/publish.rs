@@ -69,13 +69,7 @@ impl Publisher {
 /// same when the same thing is done twice (a Matrix event seen again after
 /// a restart, a second ✅ on the same alert).
 pub fn derived_id(parts: &[&str]) -> Uuid {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    let d = h.finalize();
+    let d = crate::digest::of(parts);
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
     uuid::Builder::from_custom_bytes(b).into_uuid()

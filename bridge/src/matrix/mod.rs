@@ -11,7 +11,6 @@ pub mod room;
 use std::time::{Duration, SystemTime};
 
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
-use sha2::{Digest, Sha256};
 
 pub use client::{Bot, BotError};
 pub use room::SendError;
@@ -21,13 +20,8 @@ pub use room::SendError;
 /// `room`. Deterministic, so a resend after a crash is deduplicated by the
 /// homeserver (per user, device and transaction id).
 pub fn txn_id(key: &str, room: &str, part: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(key.as_bytes());
-    h.update([0]);
-    h.update(room.as_bytes());
-    h.update([0]);
-    h.update(part.as_bytes());
-    format!("varde-{}", &hex::encode(h.finalize())[..40])
+    let d = crate::digest::of(&[key, room, part]);
+    format!("varde-{}", &hex::encode(d)[..40])
 }
 
 /// Sorts a matrix-sdk error into what the relay does about it.
