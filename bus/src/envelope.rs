@@ -167,3 +167,167 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
     // always fit in u32.
     out.extend_from_slice(&(n as u32).to_be_bytes());
 }
+
+/// Largest wrap a recipient will try to open. A wrap of a 32-byte content
+/// key is about 250 bytes (plus up to ~250 for one grease stanza from the
+/// age crate); anything much bigger is not a wrap we made.
+pub const MAX_WRAP: usize = 1 << 10;
+/// Stanzas besides the one X25519 stanza (age implementations add random
+/// "grease" stanzas to keep parsers honest).
+pub const MAX_OTHER_STANZAS: usize = 4;
+/// One stanza, argument line and body: grease bodies are at most 100 bytes
+/// (136 base64 characters) and their argument line at most 66 characters.
+pub const MAX_STANZA: usize = 320;
+
+/// Why a wrap is refused before any X25519 operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WrapError {
+    #[error("wrap is {size} bytes; the limit is {MAX_WRAP}")]
+    Oversized { size: usize },
+    #[error("wrap is not an age v1 file")]
+    NotAge,
+    #[error("wrap has {count} X25519 stanzas; a wrap holds exactly one")]
+    X25519Count { count: usize },
+    #[error("wrap has {count} other stanzas; the limit is {MAX_OTHER_STANZAS}")]
+    TooManyStanzas { count: usize },
+    #[error("a stanza of the wrap is {size} bytes; the limit is {MAX_STANZA}")]
+    StanzaTooLong { size: usize },
+    #[error("wrap header has no MAC line")]
+    NoMac,
+}
+
+/// Checks the shape of one recipient's wrap so that opening it costs one
+/// X25519 operation whatever the sender put in: the age crate tries every
+/// X25519 stanza of a file in turn, so a signed envelope whose wrap holds
+/// thousands of them would otherwise cost a recipient seconds to minutes.
+/// Only counts lines; age itself parses the header again afterwards.
+pub fn check_wrap(wrap: &[u8]) -> Result<(), WrapError> {
+    if wrap.len() > MAX_WRAP {
+        return Err(WrapError::Oversized { size: wrap.len() });
+    }
+    // The binary payload follows the MAC line; lines are only read up to it.
+    let mut lines = wrap.split(|b| *b == b'\n');
+    if lines.next() != Some(b"age-encryption.org/v1".as_slice()) {
+        return Err(WrapError::NotAge);
+    }
+    let (mut x25519, mut others) = (0usize, 0usize);
+    // Size of the stanza being read (argument line plus body lines).
+    let mut stanza: Option<usize> = None;
+    for line in lines {
+        if line.starts_with(b"---") {
+            return match (x25519, others) {
+                (1, o) if o <= MAX_OTHER_STANZAS => Ok(()),
+                (1, o) => Err(WrapError::TooManyStanzas { count: o }),
+                (n, _) => Err(WrapError::X25519Count { count: n }),
+            };
+        }
+        if let Some(args) = line.strip_prefix(b"-> ") {
+            let tag = args.split(|b| *b == b' ').next().unwrap_or_default();
+            if tag == b"X25519" {
+                x25519 += 1;
+            } else {
+                others += 1;
+            }
+            if x25519 > 1 {
+                return Err(WrapError::X25519Count { count: x25519 });
+            }
+            if others > MAX_OTHER_STANZAS {
+                return Err(WrapError::TooManyStanzas { count: others });
+            }
+            stanza = Some(line.len() + 1);
+        } else if let Some(size) = &mut stanza {
+            *size += line.len() + 1;
+        } else {
+            // Body text before any stanza.
+            return Err(WrapError::NotAge);
+        }
+        if let Some(size) = stanza
+            && size > MAX_STANZA
+        {
+            return Err(WrapError::StanzaTooLong { size });
+        }
+    }
+    Err(WrapError::NoMac)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const SHARE: &str = "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc";
+
+    fn wrap(stanzas: &[String]) -> Vec<u8> {
+        let mut w = b"age-encryption.org/v1\n".to_vec();
+        for s in stanzas {
+            w.extend_from_slice(s.as_bytes());
+        }
+        w.extend_from_slice(format!("--- {SHARE}\n").as_bytes());
+        w.extend_from_slice(&[0x0a, 0xff, 0x00, b'-', b'>']);
+        w
+    }
+
+    fn x25519() -> String {
+        format!("-> X25519 {SHARE}\n{SHARE}\n")
+    }
+
+    #[test]
+    fn a_real_wrap_passes() {
+        let id = age::x25519::Identity::generate();
+        for _ in 0..50 {
+            // The age crate adds a random grease stanza to some files.
+            let w = age::encrypt(&id.to_public(), &[7u8; 32]).unwrap();
+            check_wrap(&w).unwrap();
+        }
+        check_wrap(&wrap(&[x25519()])).unwrap();
+        let grease = format!("-> a-grease b c\n{}\n{}\n", "A".repeat(64), "B".repeat(8));
+        check_wrap(&wrap(&[grease.clone(), x25519(), grease])).unwrap();
+    }
+
+    #[test]
+    fn stanza_counter_refuses_what_would_cost_more_than_one_x25519() {
+        assert_eq!(
+            check_wrap(&wrap(&[x25519(), x25519()])),
+            Err(WrapError::X25519Count { count: 2 })
+        );
+        assert_eq!(
+            check_wrap(&wrap(&[])),
+            Err(WrapError::X25519Count { count: 0 })
+        );
+        let grease = "-> g-grease\n\n".to_string();
+        let mut five = vec![grease; 5];
+        five.push(x25519());
+        assert_eq!(
+            check_wrap(&wrap(&five)),
+            Err(WrapError::TooManyStanzas { count: 5 })
+        );
+        let long = format!("-> g-grease\n{}\n\n", "A".repeat(64 * 5));
+        assert!(matches!(
+            check_wrap(&wrap(&[long, x25519()])),
+            Err(WrapError::StanzaTooLong { .. })
+        ));
+        let big = vec![b'A'; MAX_WRAP + 1];
+        assert_eq!(
+            check_wrap(&big),
+            Err(WrapError::Oversized { size: MAX_WRAP + 1 })
+        );
+    }
+
+    #[test]
+    fn stanza_counter_never_panics_on_junk() {
+        for junk in [
+            &b""[..],
+            b"age-encryption.org/v1",
+            b"age-encryption.org/v1\n",
+            b"age-encryption.org/v1\n-> \n---",
+            b"age-encryption.org/v1\n->\n--- x\n",
+            b"age-encryption.org/v1\nbody first\n--- x\n",
+            b"\xff\xfe\n\n\n",
+        ] {
+            assert!(check_wrap(junk).is_err(), "{junk:?}");
+        }
+        // One X25519 stanza with no body line at all still has a MAC line.
+        check_wrap(b"age-encryption.org/v1\n-> X25519 a\n--- x\n").unwrap();
+    }
+}

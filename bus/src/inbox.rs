@@ -1,7 +1,9 @@
 //! Receiving: a pull consumer on the `VARDE` stream whose messages are
 //! verified and opened one by one. A message that can never be opened is
 //! terminated (not redelivered) and counted; nothing a sender does can stop
-//! the loop.
+//! the loop. Opening runs on the blocking pool: its cost is bounded (one
+//! X25519), but it is CPU work, and heartbeats and acks of other messages
+//! must not wait on it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 
 use crate::directory::DirectoryHandle;
-use crate::seal::{OpenError, Opened, Opener};
+use crate::seal::{OpenError, Opened, Opener, ReplayKey};
 use crate::transport::STREAM;
 
 #[derive(Debug, thiserror::Error)]
@@ -166,10 +168,26 @@ pub struct Delivery {
     hold: Hold,
 }
 
-/// A delivery's claim on its envelope id in the `Opener`.
+/// A delivery's claim on its envelope in the `Opener`.
 struct Hold {
     opener: Arc<Opener>,
-    id: uuid::Uuid,
+    key: ReplayKey,
+}
+
+impl Hold {
+    /// Done with the envelope: a later copy is a replay. With a replay file
+    /// this writes to disk (now and then a compaction), so it runs on the
+    /// blocking pool.
+    async fn settle(&self) {
+        if self.opener.is_persistent() {
+            let (opener, key) = (self.opener.clone(), self.key);
+            if let Err(e) = tokio::task::spawn_blocking(move || opener.settle_key(&key)).await {
+                tracing::warn!(error = %e, "recording a settled envelope failed");
+            }
+        } else {
+            self.opener.settle_key(&self.key);
+        }
+    }
 }
 
 /// Dropped without an ack or term (the handler gave up, the process is
@@ -177,7 +195,7 @@ struct Hold {
 /// After an ack or term this does nothing.
 impl Drop for Hold {
     fn drop(&mut self) {
-        self.opener.release(&self.id);
+        self.opener.release_key(&self.key);
     }
 }
 
@@ -212,14 +230,14 @@ impl Delivery {
     pub async fn ack(&self) -> Result<(), InboxError> {
         // Settled even if the ack is lost: its redelivery is then acked
         // as a replay, not handled twice.
-        self.hold.opener.settle(&self.hold.id);
+        self.hold.settle().await;
         self.reply(AckKind::Ack, "ack").await
     }
 
     /// Double ack: waits until the broker confirmed the ack, for callers
     /// that must not see the message again after a crash.
     pub async fn ack_confirmed(&self) -> Result<(), InboxError> {
-        self.hold.opener.settle(&self.hold.id);
+        self.hold.settle().await;
         self.msg
             .double_ack()
             .await
@@ -231,7 +249,7 @@ impl Delivery {
 
     /// Asks for redelivery after `delay`.
     pub async fn nak(&self, delay: Duration) -> Result<(), InboxError> {
-        self.hold.opener.release(&self.hold.id);
+        self.hold.opener.release_key(&self.hold.key);
         self.reply(AckKind::Nak(Some(delay)), "nak").await
     }
 
@@ -241,7 +259,7 @@ impl Delivery {
     }
 
     pub async fn term(&self) -> Result<(), InboxError> {
-        self.hold.opener.settle(&self.hold.id);
+        self.hold.settle().await;
         self.reply(AckKind::Term, "term").await
     }
 }
@@ -255,6 +273,38 @@ pub struct Inbox {
     stats: Arc<InboxStats>,
     unknown_sender_attempts: i64,
     unknown_sender_delay: Duration,
+    /// A message being opened on the blocking pool. Kept here, not in the
+    /// `next` future, so a caller that drops `next` (a timeout, a select)
+    /// finds it again on the next call instead of losing it.
+    opening: Option<Opening>,
+}
+
+/// One message and the blocking task opening it.
+struct Opening {
+    msg: jetstream::Message,
+    subject: String,
+    seq: u64,
+    pending: u64,
+    delivered: i64,
+    task: Option<tokio::task::JoinHandle<Result<Opened, OpenError>>>,
+    opener: Arc<Opener>,
+}
+
+/// The inbox went away with an open in flight: once it finishes, give the
+/// envelope back so the broker's redelivery opens again.
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let opener = self.opener.clone();
+            rt.spawn(async move {
+                if let Ok(Ok(opened)) = task.await {
+                    opener.release_key(&ReplayKey::of(&opened.header));
+                }
+            });
+        }
+    }
 }
 
 impl Inbox {
@@ -328,6 +378,7 @@ impl Inbox {
             stats,
             unknown_sender_attempts: cfg.unknown_sender_attempts,
             unknown_sender_delay: cfg.unknown_sender_delay,
+            opening: None,
         })
     }
 
@@ -340,26 +391,57 @@ impl Inbox {
     /// and never returned. `None` when the subscription ends.
     pub async fn next(&mut self) -> Option<Result<Delivery, InboxError>> {
         loop {
-            let msg = match self.messages.next().await? {
-                Ok(m) => m,
-                Err(e) => {
-                    return Some(Err(InboxError::Receive {
-                        name: self.name.clone(),
-                        detail: e.to_string(),
-                    }));
-                }
+            if self.opening.is_none() {
+                let msg = match self.messages.next().await? {
+                    Ok(m) => m,
+                    Err(e) => {
+                        return Some(Err(InboxError::Receive {
+                            name: self.name.clone(),
+                            detail: e.to_string(),
+                        }));
+                    }
+                };
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                let (seq, pending, delivered) = match msg.info() {
+                    Ok(i) => (i.stream_sequence, i.pending, i.delivered),
+                    Err(_) => (0, 0, 1),
+                };
+                self.stats.pending.store(pending, Ordering::Relaxed);
+                let subject = msg.subject.to_string();
+                let task = {
+                    let (opener, dir) = (self.opener.clone(), self.directory.current());
+                    let (subject, bytes) = (subject.clone(), msg.payload.clone());
+                    tokio::task::spawn_blocking(move || opener.open_held(&dir, &subject, &bytes))
+                };
+                self.opening = Some(Opening {
+                    msg,
+                    subject,
+                    seq,
+                    pending,
+                    delivered,
+                    task: Some(task),
+                    opener: self.opener.clone(),
+                });
+            }
+            let Some(o) = self.opening.as_mut() else {
+                continue;
             };
-            self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-            let (seq, pending, delivered) = match msg.info() {
-                Ok(i) => (i.stream_sequence, i.pending, i.delivered),
-                Err(_) => (0, 0, 1),
+            let Some(task) = o.task.as_mut() else {
+                self.opening = None;
+                continue;
             };
-            self.stats.pending.store(pending, Ordering::Relaxed);
-            let subject = msg.subject.to_string();
-            let dir = self.directory.current();
-            match self.opener.open(&dir, &subject, &msg.payload) {
+            // Cancel-safe: dropped here, the open stays in `self.opening`.
+            let opened = task.await.unwrap_or_else(|e| {
+                // `open` does not panic on any input; if it ever did, this
+                // message is refused, not the consumer.
+                Err(OpenError::Malformed(format!("opening failed: {e}")))
+            });
+            o.task = None;
+            let Some(o) = self.opening.take() else {
+                continue;
+            };
+            match opened {
                 Ok(opened) => {
-                    self.opener.hold(opened.header.id);
                     self.stats.opened.fetch_add(1, Ordering::Relaxed);
                     *self
                         .stats
@@ -367,19 +449,19 @@ impl Inbox {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = Some(Timestamp::now());
                     return Some(Ok(Delivery {
-                        subject,
-                        stream_sequence: seq,
-                        pending,
-                        delivered_count: delivered,
+                        subject: o.subject.clone(),
+                        stream_sequence: o.seq,
+                        pending: o.pending,
+                        delivered_count: o.delivered,
                         hold: Hold {
                             opener: self.opener.clone(),
-                            id: opened.header.id,
+                            key: ReplayKey::of(&opened.header),
                         },
                         opened,
-                        msg,
+                        msg: o.msg.clone(),
                     }));
                 }
-                Err(e) => self.refuse(&msg, &subject, seq, delivered, e).await,
+                Err(e) => self.refuse(&o.msg, &o.subject, o.seq, o.delivered, e).await,
             }
         }
     }
@@ -401,7 +483,13 @@ impl Inbox {
             // ack. Once the first copy was settled, a redelivery means its
             // ack was lost (a broker fail-over): ack it as a replay, or the
             // consumer would never drain.
-            OpenError::Duplicate { id } if delivered > 1 && self.opener.holds(id) => {
+            OpenError::Duplicate { id, key }
+                if delivered > 1
+                    && self.opener.holds_key(&ReplayKey {
+                        signer: *key,
+                        id: *id,
+                    }) =>
+            {
                 tracing::debug!(consumer = %self.name, subject, seq, delivered, "redelivery of an envelope still in hand; left to its first delivery");
                 return;
             }

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod inbox;
 pub mod keys;
 pub mod provision;
+pub mod replay;
 pub mod seal;
 pub mod settings;
 pub mod subject;

@@ -8,11 +8,13 @@
 //!
 //! Open: frame → look up the signing key → verify the signature over the
 //! exact received bytes → only then parse the header → check sender, subject,
-//! label/audience, expiry, replay → find our one wrap → one X25519 → decrypt
-//! → parse the payload. Each step has its own error.
+//! label/audience, expiry, freshness, replay → find our one wrap, check its
+//! shape → one X25519 → decrypt → parse the payload. Each step has its own
+//! error.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
@@ -27,8 +29,10 @@ use zeroize::Zeroizing;
 
 use crate::audience::{self, AudienceError};
 use crate::directory::{KeyState, VerifiedDirectory};
-use crate::envelope::{self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS};
+use crate::envelope::{self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS, WrapError};
 use crate::keys::Identity;
+use crate::replay::{DEFAULT_WINDOW, ReplayFile, ReplayFileError};
+pub use crate::replay::{ReplayGuard, ReplayKey};
 use crate::subject;
 
 /// Domain separation for envelope signatures (cf. `directory.rs`).
@@ -108,15 +112,21 @@ impl Sealed {
         &self.subjects
     }
 
-    /// JetStream `Nats-Msg-Id` for the copy on subject number `i`: the
-    /// envelope id itself for the first (and usually only) subject, so
-    /// retries dedupe in the broker; `<id>.<i>` for further copies, which
-    /// would otherwise be dropped as duplicates of the first.
+    /// JetStream `Nats-Msg-Id` for the copy on subject number `i`:
+    /// `<sender-org>.<id>` for the first (and usually only) subject, so
+    /// retries dedupe in the broker; `<sender-org>.<id>.<i>` for further
+    /// copies, which would otherwise be dropped as duplicates of the first.
+    ///
+    /// The broker's dedup is stream-wide and ids are the sender's choice, so
+    /// the sender org is part of the dedup id: another member reusing this
+    /// envelope id in its own envelope lands in its own slot instead of
+    /// silently taking ours (a deliberate raw squat is caught by
+    /// `transport::publish` as `DuplicateId`).
     pub fn msg_id(&self, i: usize) -> String {
         if i == 0 {
-            self.header.id.to_string()
+            format!("{}.{}", self.header.sender.org, self.header.id)
         } else {
-            format!("{}.{i}", self.header.id)
+            format!("{}.{}.{i}", self.header.sender.org, self.header.id)
         }
     }
 }
@@ -191,10 +201,18 @@ pub enum OpenError {
     Expired { id: Uuid, at: Timestamp },
     #[error("message {id} claims creation at {at}, in the future")]
     FromTheFuture { id: Uuid, at: Timestamp },
-    #[error("message {id} was already received")]
-    Duplicate { id: Uuid },
+    #[error(
+        "message {id} was created at {at}, longer ago than the stream keeps messages: a replay of an old message"
+    )]
+    Stale { id: Uuid, at: Timestamp },
+    #[error("message {id} signed by key {key} was already received")]
+    Duplicate { id: Uuid, key: KeyId },
     #[error("this identity ({key}) is not among the message's {count} recipients")]
     NotARecipient { key: KeyId, count: usize },
+    #[error(
+        "the content key wrapped for {key} is refused before decryption: {reason} (not a wrap made by `seal`)"
+    )]
+    WrapRefused { key: KeyId, reason: WrapError },
     #[error("cannot unwrap the content key: {0}")]
     Unwrap(String),
     #[error("cannot decrypt the body: authentication failed")]
@@ -221,8 +239,10 @@ impl OpenError {
             OpenError::LabelEncryptionMismatch { .. } => "label_encryption",
             OpenError::Expired { .. } => "expired",
             OpenError::FromTheFuture { .. } => "from_the_future",
+            OpenError::Stale { .. } => "stale",
             OpenError::Duplicate { .. } => "duplicate",
             OpenError::NotARecipient { .. } => "not_a_recipient",
+            OpenError::WrapRefused { .. } => "wrap_refused",
             OpenError::Unwrap(_) => "unwrap",
             OpenError::Decrypt => "decrypt",
             OpenError::Payload(_) => "payload",
@@ -263,7 +283,19 @@ pub fn seal(
     dir: &VerifiedDirectory,
     draft: Draft,
 ) -> Result<Sealed, SealError> {
-    let now = Timestamp::now();
+    seal_at(identity, dir, draft, Timestamp::now())
+}
+
+/// `seal` with the clock given: `now` becomes the header's `created` and
+/// is when the sender's key must be usable. A sender can always claim any
+/// creation time, so this grants nothing; it lets tools and tests produce
+/// what a sender with a wrong clock (or a replaying member) would.
+pub fn seal_at(
+    identity: &Identity,
+    dir: &VerifiedDirectory,
+    draft: Draft,
+    now: Timestamp,
+) -> Result<Sealed, SealError> {
     let me = dir.key(&identity.key_id).ok_or(SealError::SenderUnknown {
         key: identity.key_id,
         version: dir.version(),
@@ -536,68 +568,32 @@ pub struct Opened {
     pub size: usize,
 }
 
-/// Remembers envelope ids seen recently so a replayed copy is refused.
-/// Bounded in time and in entries.
-pub struct ReplayGuard {
-    seen: HashMap<Uuid, Timestamp>,
-    order: VecDeque<(Uuid, Timestamp)>,
-    window: SignedDuration,
-    capacity: usize,
+/// The replay memory and, when persistent, its file; one lock for both so
+/// the file never lags behind a decision made from memory.
+struct Memory {
+    guard: ReplayGuard,
+    file: Option<ReplayFile>,
 }
 
-impl ReplayGuard {
-    pub fn new(window: SignedDuration, capacity: usize) -> Self {
-        ReplayGuard {
-            seen: HashMap::new(),
-            order: VecDeque::new(),
-            window,
-            capacity,
+impl Memory {
+    /// Writes `key` to the file, if any. A failing disk degrades the memory
+    /// to this process's lifetime; it does not stop reading.
+    fn persist(&mut self, key: &ReplayKey) {
+        if let Some(f) = &mut self.file
+            && let Err(e) = f.append(&self.guard, key)
+        {
+            tracing::warn!(error = %e, "cannot record an envelope in the replay file; replays after a restart may open again");
         }
-    }
-
-    pub fn contains(&self, id: &Uuid) -> bool {
-        self.seen.contains_key(id)
-    }
-
-    pub fn insert(&mut self, id: Uuid, now: Timestamp) {
-        while let Some(&(old, at)) = self.order.front() {
-            if self.order.len() >= self.capacity || at + self.window < now {
-                self.order.pop_front();
-                // A forgotten and seen-again id has a newer entry behind.
-                if self.seen.get(&old) == Some(&at) {
-                    self.seen.remove(&old);
-                }
-            } else {
-                break;
-            }
-        }
-        if self.seen.insert(id, now).is_none() {
-            self.order.push_back((id, now));
-        }
-    }
-
-    /// Forgets `id`, so its next copy opens again.
-    pub fn forget(&mut self, id: &Uuid) {
-        self.seen.remove(id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
     }
 }
 
-impl Default for ReplayGuard {
-    fn default() -> Self {
-        // The stream keeps messages for 7 days by default; remember as long.
-        ReplayGuard::new(SignedDuration::from_hours(24 * 7), 2_000_000)
-    }
-}
-
-/// Opens envelopes for one identity, refusing replays.
+/// Opens envelopes for one identity, refusing replays and stale envelopes.
+///
+/// Replay memory is keyed by (signing key, envelope id): ids are chosen by
+/// senders, so one member reusing another's id must not make the genuine
+/// envelope look like a replay. With a replay file (`persistent`) the
+/// memory survives restarts; without one, a restart forgets, and only the
+/// staleness bound still holds.
 ///
 /// It also knows which opened envelopes a consumer still holds (handed out
 /// by an `Inbox`, not yet acked): a redelivery of one of those waits for
@@ -605,90 +601,201 @@ impl Default for ReplayGuard {
 /// It lives here, not in the `Inbox`, because a reader re-opens its inbox
 /// after a reconnect and must keep knowing both.
 pub struct Opener {
-    identity: std::sync::Arc<Identity>,
-    replay: Mutex<ReplayGuard>,
-    in_hand: Mutex<HashSet<Uuid>>,
+    identity: Arc<Identity>,
+    /// How long after its creation an envelope may still be delivered: the
+    /// stream's max age. Older ones can only be replays.
+    max_age: SignedDuration,
+    memory: Mutex<Memory>,
+    /// Set once with the file, so asking never waits on the memory lock.
+    persistent: bool,
+    in_hand: Mutex<HashSet<ReplayKey>>,
 }
 
 impl Opener {
-    pub fn new(identity: std::sync::Arc<Identity>) -> Self {
+    pub fn new(identity: Arc<Identity>) -> Self {
         Opener {
             identity,
-            replay: Mutex::new(ReplayGuard::default()),
+            max_age: DEFAULT_WINDOW,
+            memory: Mutex::new(Memory {
+                guard: ReplayGuard::default(),
+                file: None,
+            }),
+            persistent: false,
             in_hand: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// An opener whose replay memory is kept in `path` (created 0600 if
+    /// missing) and so survives restarts.
+    pub fn persistent(identity: Arc<Identity>, path: &Path) -> Result<Self, ReplayFileError> {
+        Opener::new(identity).with_replay_file(path)
+    }
+
+    /// Loads and from now on keeps the replay memory in `path`. Set
+    /// `max_age` first when it is longer than the default: entries outside
+    /// the window are not loaded.
+    pub fn with_replay_file(mut self, path: &Path) -> Result<Self, ReplayFileError> {
+        let m = self.memory.get_mut().unwrap_or_else(|p| p.into_inner());
+        m.file = Some(ReplayFile::open(path, &mut m.guard, Timestamp::now())?);
+        self.persistent = true;
+        Ok(self)
+    }
+
+    /// The stream's max age (default 7 days): envelopes created longer ago
+    /// (plus clock skew) are refused as `Stale`, and replay memory is kept
+    /// exactly as long.
+    pub fn max_age(mut self, max_age: SignedDuration) -> Self {
+        self.max_age = max_age;
+        self.memory
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .guard
+            .set_window(max_age + DEFAULT_SKEW);
+        self
     }
 
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
 
-    /// Marks an opened envelope as held by a consumer until `settle` or
-    /// `release`.
-    pub fn hold(&self, id: Uuid) {
-        self.in_hand
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
+    /// Whether this opener keeps its replay memory in a file.
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
     }
 
-    /// Whether a consumer still holds `id` (opened, not yet settled or
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn in_hand(&self) -> std::sync::MutexGuard<'_, HashSet<ReplayKey>> {
+        self.in_hand.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a consumer still holds `key` (opened, not yet settled or
     /// released).
+    pub fn holds_key(&self, key: &ReplayKey) -> bool {
+        self.in_hand().contains(key)
+    }
+
+    /// Whether a consumer holds an envelope with id `id`, whoever signed it.
     pub fn holds(&self, id: &Uuid) -> bool {
-        self.in_hand
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(id)
+        self.in_hand().iter().any(|k| k.id == *id)
     }
 
-    /// The consumer is done with `id` (acked or terminated): later copies
-    /// are replays.
-    pub fn settle(&self, id: &Uuid) {
-        self.in_hand
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+    fn held_with_id(&self, id: &Uuid) -> Vec<ReplayKey> {
+        self.in_hand()
+            .iter()
+            .filter(|k| k.id == *id)
+            .copied()
+            .collect()
     }
 
-    /// The consumer gave `id` back (nak, or dropped unanswered): the
-    /// broker's redelivery must open again, not be refused as a replay.
-    pub fn release(&self, id: &Uuid) {
-        if self
-            .in_hand
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-        {
-            self.replay
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .forget(id);
+    /// The consumer is done with `key` (acked or terminated): later copies
+    /// are replays, from now on also after a restart.
+    pub fn settle_key(&self, key: &ReplayKey) {
+        if self.in_hand().remove(key) {
+            self.memory().persist(key);
         }
     }
 
-    /// Opens `bytes` received on `subject`.
+    /// `settle_key` for every held envelope with id `id`, whoever signed it.
+    pub fn settle(&self, id: &Uuid) {
+        for k in self.held_with_id(id) {
+            self.settle_key(&k);
+        }
+    }
+
+    /// The consumer gave `key` back (nak, or dropped unanswered): the
+    /// broker's redelivery must open again, not be refused as a replay.
+    pub fn release_key(&self, key: &ReplayKey) {
+        if self.in_hand().remove(key) {
+            self.memory().guard.forget(key);
+        }
+    }
+
+    /// `release_key` for every held envelope with id `id`.
+    pub fn release(&self, id: &Uuid) {
+        for k in self.held_with_id(id) {
+            self.release_key(&k);
+        }
+    }
+
+    /// Opens `bytes` received on `subject`, and remembers it at once (also
+    /// in the replay file): for callers that take a message in one step.
     pub fn open(
         &self,
         dir: &VerifiedDirectory,
         subject: &str,
         bytes: &[u8],
     ) -> Result<Opened, OpenError> {
-        let now = Timestamp::now();
+        self.open_at(dir, subject, bytes, Timestamp::now())
+    }
+
+    /// `open` with the clock given.
+    pub fn open_at(
+        &self,
+        dir: &VerifiedDirectory,
+        subject: &str,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<Opened, OpenError> {
+        let opened = self.open_inner(dir, subject, bytes, now, false)?;
+        self.memory().persist(&ReplayKey::of(&opened.header));
+        Ok(opened)
+    }
+
+    /// Opens for a consumer that acks later: the envelope is held until
+    /// `settle_key` (written to the replay file then, so a crash before the
+    /// ack lets the broker's redelivery open again) or `release`.
+    pub fn open_held(
+        &self,
+        dir: &VerifiedDirectory,
+        subject: &str,
+        bytes: &[u8],
+    ) -> Result<Opened, OpenError> {
+        self.open_inner(dir, subject, bytes, Timestamp::now(), true)
+    }
+
+    fn open_inner(
+        &self,
+        dir: &VerifiedDirectory,
+        subject: &str,
+        bytes: &[u8],
+        now: Timestamp,
+        hold: bool,
+    ) -> Result<Opened, OpenError> {
         let v = verify(dir, Some(subject), bytes, now)?;
-        let id = v.header.id;
-        if self
-            .replay
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
-        {
-            return Err(OpenError::Duplicate { id });
+        // Here and not in `verify`: a reader that kept an envelope to
+        // handle later opens it again with `verify` and must not see it
+        // go stale in its own store.
+        let oldest = now
+            .checked_sub(self.max_age + DEFAULT_SKEW)
+            .unwrap_or(Timestamp::MIN);
+        if v.header.created < oldest {
+            return Err(OpenError::Stale {
+                id: v.header.id,
+                at: v.header.created,
+            });
+        }
+        let key = ReplayKey::of(&v.header);
+        let duplicate = OpenError::Duplicate {
+            id: key.id,
+            key: key.signer,
+        };
+        if self.memory().guard.contains(&key) {
+            return Err(duplicate);
         }
         let opened = decrypt(&self.identity, v, bytes.len())?;
-        self.replay
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, now);
+        let mut m = self.memory();
+        // Checked again under the lock: two copies may have been opened
+        // at the same time.
+        if m.guard.contains(&key) {
+            return Err(duplicate);
+        }
+        m.guard.insert(key, opened.header.created, now);
+        if hold {
+            self.in_hand().insert(key);
+        }
         Ok(opened)
     }
 }
@@ -709,6 +816,11 @@ pub fn decrypt(identity: &Identity, v: Verified<'_>, size: usize) -> Result<Open
                 key: identity.key_id,
                 count: framed.wraps.len(),
             })?;
+        // Before any X25519: a wrap with many stanzas costs one X25519 each.
+        envelope::check_wrap(wrap).map_err(|reason| OpenError::WrapRefused {
+            key: identity.key_id,
+            reason,
+        })?;
         let key = Zeroizing::new(
             age::decrypt(&identity.age, wrap).map_err(|e| OpenError::Unwrap(e.to_string()))?,
         );

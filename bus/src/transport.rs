@@ -36,6 +36,18 @@ pub enum TransportError {
     JetStream { op: &'static str, detail: String },
     #[error("publish to {subject} failed: {detail}")]
     Publish { subject: String, detail: String },
+    #[error(
+        "envelope {id} was not stored on {subject}: its message id `{msg_id}` was already taken on the stream by an earlier message that was not ours; someone may have claimed this id on purpose. Seal the message again (a new id) and publish it again"
+    )]
+    DuplicateId {
+        id: uuid::Uuid,
+        subject: String,
+        msg_id: String,
+    },
+    #[error(
+        "publish to {subject}: no PubAck in time (the broker may be electing a leader); the envelope may or may not be stored, and publishing it again is safe"
+    )]
+    AckTimedOut { subject: String },
     #[error("`{url}` is not a NATS server address: {detail}")]
     Url { url: String, detail: String },
     #[error("nats.{key}: {path} does not exist")]
@@ -392,37 +404,103 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
 pub struct Stored {
     pub subject: String,
     pub sequence: u64,
+    /// Already on the stream from an earlier attempt of ours (a retry
+    /// after a lost PubAck); never set on a first attempt, where it is an
+    /// error (`DuplicateId`).
     pub duplicate: bool,
 }
 
+/// Whether a copy may already be on the stream from our own earlier try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Never sent before: a duplicate PubAck means another publisher holds
+    /// the message id, and our envelope was dropped.
+    First,
+    /// Sent before and its PubAck lost (a timeout, a leader change): a
+    /// duplicate PubAck means our earlier copy is stored.
+    Retry,
+}
+
+/// Tries per `publish` when the PubAck does not arrive in time.
+const PUBLISH_ATTEMPTS: usize = 3;
+
 /// Publishes every copy of `sealed` (one per subject) and waits for each
-/// PubAck. A retry of the same envelope is dropped by the broker's
-/// duplicate window and reported as `duplicate`.
+/// PubAck, sending again (same message ids, so the broker keeps one copy)
+/// when a PubAck times out. A duplicate on the first attempt is refused as
+/// `DuplicateId`: the broker dropped our envelope in favour of someone
+/// else's message with the same id.
 pub async fn publish(
     js: &jetstream::Context,
     sealed: &Sealed,
 ) -> Result<Vec<Stored>, TransportError> {
-    let pending = send(js, sealed).await?;
+    let mut attempt = Attempt::First;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let outcome = match send_attempt(js, sealed, attempt).await {
+            Ok(pending) => confirm(pending).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Err(TransportError::AckTimedOut { .. }) if tries < PUBLISH_ATTEMPTS => {
+                tracing::info!(id = %sealed.id(), tries, "PubAck timed out; publishing again");
+                attempt = Attempt::Retry;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `publish` for an envelope that this process (or an earlier run of it)
+/// may already have published with the same id, e.g. a re-seal with a
+/// fixed id after a crash: a duplicate PubAck counts as stored. Safe only
+/// when the id is one other members cannot guess.
+pub async fn republish(
+    js: &jetstream::Context,
+    sealed: &Sealed,
+) -> Result<Vec<Stored>, TransportError> {
+    let pending = send_attempt(js, sealed, Attempt::Retry).await?;
     confirm(pending).await
 }
 
 /// A sent copy whose PubAck has not arrived yet.
 pub struct Pending {
     subject: String,
+    id: uuid::Uuid,
+    msg_id: String,
+    attempt: Attempt,
     ack: jetstream::context::PublishAckFuture,
 }
 
 /// Sends every copy without waiting for acks (pipelining many envelopes);
-/// pass the result to `confirm`.
+/// pass the result to `confirm`. A first attempt: see `resend` for retries.
 pub async fn send(
     js: &jetstream::Context,
     sealed: &Sealed,
 ) -> Result<Vec<Pending>, TransportError> {
+    send_attempt(js, sealed, Attempt::First).await
+}
+
+/// `send` again after our own earlier `send` of the same envelope failed
+/// or its PubAck was lost: a duplicate PubAck is then our earlier copy.
+pub async fn resend(
+    js: &jetstream::Context,
+    sealed: &Sealed,
+) -> Result<Vec<Pending>, TransportError> {
+    send_attempt(js, sealed, Attempt::Retry).await
+}
+
+pub async fn send_attempt(
+    js: &jetstream::Context,
+    sealed: &Sealed,
+    attempt: Attempt,
+) -> Result<Vec<Pending>, TransportError> {
     let mut out = Vec::with_capacity(sealed.subjects().len());
     for (i, subject) in sealed.subjects().iter().enumerate() {
+        let msg_id = sealed.msg_id(i);
         let msg = PublishMessage::build()
             .payload(sealed.bytes.clone())
-            .message_id(sealed.msg_id(i))
+            .message_id(msg_id.clone())
             .expected_stream(STREAM);
         let ack =
             js.send_publish(subject.clone(), msg)
@@ -433,6 +511,9 @@ pub async fn send(
                 })?;
         out.push(Pending {
             subject: subject.clone(),
+            id: sealed.id(),
+            msg_id,
+            attempt,
             ack,
         });
     }
@@ -442,10 +523,25 @@ pub async fn send(
 pub async fn confirm(pending: Vec<Pending>) -> Result<Vec<Stored>, TransportError> {
     let mut out = Vec::with_capacity(pending.len());
     for p in pending {
-        let ack = p.ack.await.map_err(|e| TransportError::Publish {
-            subject: p.subject.clone(),
-            detail: e.to_string(),
+        let ack = p.ack.await.map_err(|e| {
+            if e.kind() == jetstream::context::PublishErrorKind::TimedOut {
+                TransportError::AckTimedOut {
+                    subject: p.subject.clone(),
+                }
+            } else {
+                TransportError::Publish {
+                    subject: p.subject.clone(),
+                    detail: e.to_string(),
+                }
+            }
         })?;
+        if ack.duplicate && p.attempt == Attempt::First {
+            return Err(TransportError::DuplicateId {
+                id: p.id,
+                subject: p.subject,
+                msg_id: p.msg_id,
+            });
+        }
         out.push(Stored {
             subject: p.subject,
             sequence: ack.sequence,

@@ -408,7 +408,7 @@ fn subject_duplicate_label_and_expiry_errors() {
     op.open(&dir, &s.subjects()[0], &s.bytes).unwrap();
     let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
     assert!(
-        matches!(err, OpenError::Duplicate { id } if id == s.id()),
+        matches!(err, OpenError::Duplicate { id, .. } if id == s.id()),
         "{err}"
     );
 
@@ -574,8 +574,9 @@ fn multi_target_audience_publishes_identical_bytes_per_subject() {
             "varde.v1.kcsirt.org.gjovik.advisory"
         ]
     );
-    assert_eq!(s.msg_id(0), s.id().to_string());
-    assert_eq!(s.msg_id(1), format!("{}.1", s.id()));
+    // Broker dedup ids carry the sender org (ids are per sender).
+    assert_eq!(s.msg_id(0), format!("kcsirt.{}", s.id()));
+    assert_eq!(s.msg_id(1), format!("kcsirt.{}.1", s.id()));
     // lillehammer is in health, gjovik is named; both open the same bytes
     w.opener("lillehammer")
         .open(&dir, &s.subjects()[0], &s.bytes)
@@ -589,4 +590,173 @@ fn multi_target_audience_publishes_identical_bytes_per_subject() {
             .open(&dir, &s.subjects()[0], &s.bytes),
         Err(OpenError::NotARecipient { .. })
     ));
+}
+
+#[test]
+fn another_senders_reuse_of_an_id_is_not_a_replay() {
+    let w = World::new();
+    let dir = w.dir();
+    let genuine = amber_to_gjovik(&w);
+    // lillehammer names kcsirt's id in its own, validly signed envelope.
+    let squat = w.seal_as(
+        "lillehammer",
+        Draft::new(&alert(), Tlp::Amber, Audience::orgs([org("gjovik")])).id(genuine.id()),
+    );
+    assert_ne!(squat.msg_id(0), genuine.msg_id(0));
+    let op = w.opener("gjovik");
+    op.open(&dir, &squat.subjects()[0], &squat.bytes).unwrap();
+    let opened = op
+        .open(&dir, &genuine.subjects()[0], &genuine.bytes)
+        .unwrap();
+    assert_eq!(opened.header.sender.org, org("kcsirt"));
+    // A real replay of either is still refused, naming its signer.
+    let err = op
+        .open(&dir, &genuine.subjects()[0], &genuine.bytes)
+        .unwrap_err();
+    assert!(
+        matches!(err, OpenError::Duplicate { id, key } if id == genuine.id() && key == genuine.header.sender.key),
+        "{err}"
+    );
+}
+
+#[test]
+fn stale_envelopes_are_refused_for_good_but_verify_still_reads_them() {
+    let w = World::new();
+    let dir = w.dir();
+    let kc = w.s.identity("kcsirt");
+    let draft = || Draft::new(&alert(), Tlp::Amber, Audience::orgs([org("gjovik")]));
+    let old = seal::seal_at(
+        &kc,
+        &dir,
+        draft(),
+        Timestamp::now() - SignedDuration::from_hours(24 * 8),
+    )
+    .unwrap();
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &old.subjects()[0], &old.bytes)
+        .unwrap_err();
+    assert!(
+        matches!(err, OpenError::Stale { id, .. } if id == old.id()),
+        "{err}"
+    );
+    assert_eq!(err.reason(), "stale");
+    assert!(!err.may_succeed_later());
+    // A reader re-opening what it stored earlier uses verify + decrypt,
+    // which do not judge age.
+    let v = seal::verify(&dir, Some(&old.subjects()[0]), &old.bytes, Timestamp::now()).unwrap();
+    seal::decrypt(&w.s.identity("gjovik"), v, old.bytes.len()).unwrap();
+
+    // Within the window (6 days old) it opens; a shorter stream max age
+    // makes it stale.
+    let recent = seal::seal_at(
+        &kc,
+        &dir,
+        draft(),
+        Timestamp::now() - SignedDuration::from_hours(24 * 6),
+    )
+    .unwrap();
+    w.opener("gjovik")
+        .open(&dir, &recent.subjects()[0], &recent.bytes)
+        .unwrap();
+    let err = w
+        .opener("gjovik")
+        .max_age(SignedDuration::from_hours(24))
+        .open(&dir, &recent.subjects()[0], &recent.bytes)
+        .unwrap_err();
+    assert!(matches!(err, OpenError::Stale { .. }), "{err}");
+}
+
+#[test]
+fn replay_memory_in_a_file_survives_a_restart() {
+    let w = World::new();
+    let dir = w.dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("gjovik.replay");
+    let s = amber_to_gjovik(&w);
+    let gjovik = w.s.identity("gjovik");
+    Opener::persistent(gjovik.clone(), &path)
+        .unwrap()
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap();
+    let restarted = Opener::persistent(gjovik.clone(), &path).unwrap();
+    let err = restarted
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap_err();
+    assert!(matches!(err, OpenError::Duplicate { .. }), "{err}");
+    // Held by a consumer and never settled (a crash before the ack): the
+    // broker's redelivery after a restart must open.
+    let held = amber_to_gjovik(&w);
+    restarted
+        .open_held(&dir, &held.subjects()[0], &held.bytes)
+        .unwrap();
+    drop(restarted);
+    let again = Opener::persistent(gjovik, &path).unwrap();
+    again
+        .open_held(&dir, &held.subjects()[0], &held.bytes)
+        .unwrap();
+    again.settle_key(&seal::ReplayKey::of(&held.header));
+    assert!(matches!(
+        again.open(&dir, &held.subjects()[0], &held.bytes),
+        Err(OpenError::Duplicate { .. })
+    ));
+}
+
+/// Replaces the wrap for `victim` in `sealed` by `wrap` and re-signs the
+/// envelope as `signer` (its real sender): a validly signed hostile wrap.
+fn with_wrap(
+    signer: &varde_bus::keys::Identity,
+    sealed: &seal::Sealed,
+    victim: varde_schemas::KeyId,
+    wrap: Vec<u8>,
+) -> Vec<u8> {
+    let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+    let wraps: Vec<_> = f
+        .wraps
+        .iter()
+        .map(|(k, w)| {
+            (
+                *k,
+                if *k == victim {
+                    wrap.clone()
+                } else {
+                    w.to_vec()
+                },
+            )
+        })
+        .collect();
+    seal::assemble_unchecked(signer, &sealed.header, &wraps, f.body, true).to_vec()
+}
+
+#[test]
+fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
+    let w = World::new();
+    let dir = w.dir();
+    let kc = w.s.identity("kcsirt");
+    let gjovik = w.s.identity("gjovik");
+    let s = amber_to_gjovik(&w);
+    let f = varde_bus::envelope::parse(&s.bytes).unwrap();
+    let genuine = f.wraps.iter().find(|(k, _)| *k == gjovik.key_id).unwrap().1;
+    // The genuine stanza behind 40 others: age would try all 41.
+    let text = std::str::from_utf8(&genuine[..22]).unwrap();
+    assert_eq!(text, "age-encryption.org/v1\n");
+    let mut bomb = genuine[..22].to_vec();
+    for _ in 0..40 {
+        bomb.extend_from_slice(
+            b"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\nMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI\n",
+        );
+    }
+    bomb.extend_from_slice(&genuine[22..]);
+    let forged = with_wrap(&kc, &s, gjovik.key_id, bomb);
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &s.subjects()[0], &forged)
+        .unwrap_err();
+    assert!(matches!(err, OpenError::WrapRefused { .. }), "{err}");
+    assert_eq!(err.reason(), "wrap_refused");
+    assert!(!err.may_succeed_later());
+    // The untouched envelope still opens.
+    w.opener("gjovik")
+        .open(&dir, &s.subjects()[0], &s.bytes)
+        .unwrap();
 }

@@ -59,6 +59,9 @@ async fn publish_all(
     let mut queue: VecDeque<usize> = (0..sealed.len()).collect();
     let mut done = vec![false; sealed.len()];
     let (mut retries, mut duplicates) = (0, 0);
+    // A duplicate PubAck is our own copy only on a retry; on a first
+    // attempt it is an error (someone else holds the message id).
+    let mut sent_before = vec![false; sealed.len()];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(100);
     while !queue.is_empty() {
         assert!(
@@ -70,7 +73,13 @@ async fn publish_all(
         let mut pending = Vec::with_capacity(batch.len());
         let mut failed = false;
         for i in batch {
-            match transport::send(&js, &sealed[i]).await {
+            let attempt = if sent_before[i] {
+                transport::Attempt::Retry
+            } else {
+                transport::Attempt::First
+            };
+            sent_before[i] = true;
+            match transport::send_attempt(&js, &sealed[i], attempt).await {
                 Ok(p) => pending.push((i, p)),
                 Err(_) => {
                     queue.push_back(i);
