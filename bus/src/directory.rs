@@ -62,6 +62,23 @@ pub enum DirectoryError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the state file {path} records directory version {version}, signed by root key(s) {keys:?}, none of which is pinned in `directory.root_keys` any more; the directory offered now (version {offered}) is not newer, so it is refused. If the CSIRT rotated its root key: get the newest directory signed by the new root (its version continues above every version the old root signed) and point `directory.file` at it; do not delete the state file, it is your rollback protection"
+    )]
+    StateRootNotPinned {
+        path: PathBuf,
+        version: u64,
+        keys: Vec<String>,
+        offered: u64,
+    },
+    #[error(
+        "the state file {path} records directory version {version}, signed by root key(s) {keys:?}, none of which is pinned in `directory.root_keys` any more, and no other directory was offered. If the CSIRT rotated its root key: point `directory.file` at the newest directory signed by the new root; do not delete the state file, it is your rollback protection"
+    )]
+    StateOnlyUnpinned {
+        path: PathBuf,
+        version: u64,
+        keys: Vec<String>,
+    },
     #[error(transparent)]
     Key(#[from] keys::KeyError),
 }
@@ -86,6 +103,50 @@ pub fn sign(dir: &Directory, root: &SigningKey) -> Result<Vec<u8>, DirectoryErro
         .map_err(|e| DirectoryError::Invalid(format!("cannot serialise: {e}")))?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// Signs `dir` with every key in `roots` (one signature each over the same
+/// bytes). During a root rotation the CSIRT signs one version with the old
+/// and the new root: a process that still pins only the old key and one
+/// that already pins only the new key both accept it.
+pub fn sign_all(dir: &Directory, roots: &[SigningKey]) -> Result<Vec<u8>, DirectoryError> {
+    let Some((first, rest)) = roots.split_first() else {
+        return Err(DirectoryError::NoRootKeys);
+    };
+    let one = sign(dir, first)?;
+    if rest.is_empty() {
+        return Ok(one);
+    }
+    let mut signed: SignedDirectory =
+        serde_json::from_slice(&one).map_err(|e| DirectoryError::Malformed(e.to_string()))?;
+    let message = signed_message(signed.directory.get().as_bytes());
+    for root in rest {
+        signed.signatures.push(RootSignature {
+            key: encode_verifying_key(&root.verifying_key()),
+            sig: STANDARD_NO_PAD.encode(root.sign(&message).to_bytes()),
+        });
+    }
+    let mut out = serde_json::to_vec_pretty(&signed)
+        .map_err(|e| DirectoryError::Invalid(format!("cannot serialise: {e}")))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// The version and signer keys a signed directory claims, without checking
+/// any signature. Only for numbers that must never go down (the next
+/// version to sign, the floor kept in a state file written by an earlier
+/// root); never a reason to trust the content.
+pub fn peek_version(bytes: &[u8]) -> Result<(u64, Vec<String>), DirectoryError> {
+    peek(bytes).map(|(doc, keys)| (doc.version, keys))
+}
+
+fn peek(bytes: &[u8]) -> Result<(Directory, Vec<String>), DirectoryError> {
+    let signed: SignedDirectory =
+        serde_json::from_slice(bytes).map_err(|e| DirectoryError::Malformed(e.to_string()))?;
+    let doc: Directory = serde_json::from_str(signed.directory.get())
+        .map_err(|e| DirectoryError::Malformed(e.to_string()))?;
+    let keys = signed.signatures.into_iter().map(|s| s.key).collect();
+    Ok((doc, keys))
 }
 
 fn signed_message(body: &[u8]) -> Vec<u8> {
@@ -360,6 +421,9 @@ impl DirectoryHandle {
         state: Option<PathBuf>,
     ) -> Result<Self, DirectoryError> {
         let mut dir = verify(bytes, &roots)?;
+        if let Some(path) = &state {
+            check_unpinned_state(path, &roots, &dir)?;
+        }
         if let Some(path) = &state
             && let Some((prev, prev_expired)) = read_state(path, &roots)?
         {
@@ -401,7 +465,14 @@ impl DirectoryHandle {
             path: state.clone(),
             source,
         })?;
-        Self::new(&bytes, roots, Some(state))
+        match verify(&bytes, &roots) {
+            Err(DirectoryError::WrongKey { keys }) => Err(DirectoryError::StateOnlyUnpinned {
+                version: peek_version(&bytes)?.0,
+                path: state,
+                keys,
+            }),
+            _ => Self::new(&bytes, roots, Some(state)),
+        }
     }
 
     pub fn current(&self) -> Arc<VerifiedDirectory> {
@@ -459,6 +530,48 @@ fn check_not_older(
         });
     }
     Ok(())
+}
+
+/// A state file written while another root key was pinned (the CSIRT has
+/// rotated its root since this process last ran). Its signature can no
+/// longer be checked, but its version is still the floor: the offered
+/// directory, signed by a pinned root, must not be older. If it is newer,
+/// the state is simply replaced below, so the version number and with it
+/// the rollback protection carry over to the new root.
+fn check_unpinned_state(
+    path: &Path,
+    roots: &[VerifyingKey],
+    offered: &VerifiedDirectory,
+) -> Result<(), DirectoryError> {
+    let Ok(bytes) = std::fs::read(path) else {
+        // Missing or unreadable: `read_state` reports it.
+        return Ok(());
+    };
+    match verify(&bytes, roots) {
+        Err(DirectoryError::WrongKey { keys }) => {
+            let (old, _) = peek(&bytes)?;
+            let version = old.version;
+            let same = version == offered.version() && old == offered.doc;
+            if version > offered.version() || (version == offered.version() && !same) {
+                return Err(DirectoryError::StateRootNotPinned {
+                    path: path.to_path_buf(),
+                    version,
+                    keys,
+                    offered: offered.version(),
+                });
+            }
+            tracing::info!(
+                state = %path.display(),
+                old_version = version,
+                new_version = offered.version(),
+                "state file was signed by a root key no longer pinned; adopting the newer directory signed by a pinned root"
+            );
+            // Replaced in one atomic rename: there is never a moment
+            // without a floor on disk.
+            write_state(path, &offered.signed)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The last accepted directory and whether it has expired since.
@@ -614,5 +727,114 @@ mod tests {
             h.offer(&b5),
             Err(DirectoryError::RolledBack { have: 6, got: 5 })
         ));
+    }
+
+    #[test]
+    fn root_rotation_keeps_the_version_floor() {
+        let old = generate_signing_key();
+        let new = generate_signing_key();
+        let both = vec![old.verifying_key(), new.verifying_key()];
+        let state = tempfile::tempdir().unwrap();
+        let state_file = state.path().join("directory.json");
+        let (d5, _) = dir(5);
+        let (d6, _) = dir(6);
+        let (d4, _) = dir(4);
+
+        // Before the rotation: version 5 from the old root.
+        let b5 = sign(&d5, &old).unwrap();
+        DirectoryHandle::new(&b5, vec![old.verifying_key()], Some(state_file.clone())).unwrap();
+
+        // Hand-over: version 6 signed by both roots is accepted by a process
+        // that pins only the old one, and by one that pins only the new one.
+        let b6 = sign_all(&d6, &[old.clone(), new.clone()]).unwrap();
+        verify(&b6, &[new.verifying_key()]).unwrap();
+        let h =
+            DirectoryHandle::new(&b5, vec![old.verifying_key()], Some(state_file.clone())).unwrap();
+        assert_eq!(h.offer(&b6).unwrap(), Offer::Accepted { from: 5, to: 6 });
+
+        // With both pinned, nothing older is accepted from either root.
+        let h = DirectoryHandle::new(&b6, both.clone(), Some(state_file.clone())).unwrap();
+        for root in [&old, &new] {
+            assert!(matches!(
+                h.offer(&sign(&d4, root).unwrap()),
+                Err(DirectoryError::RolledBack { have: 6, got: 4 })
+            ));
+        }
+        // After the old key is unpinned, the state (dual-signed) still
+        // verifies and still holds the floor.
+        drop(h);
+        let b5_new = sign(&d5, &new).unwrap();
+        let h = DirectoryHandle::new(&b5_new, vec![new.verifying_key()], Some(state_file)).unwrap();
+        assert_eq!(h.current().version(), 6);
+    }
+
+    #[test]
+    fn state_from_an_unpinned_root_is_a_floor_with_a_clear_error() {
+        let old = generate_signing_key();
+        let new = generate_signing_key();
+        let state = tempfile::tempdir().unwrap();
+        let state_file = state.path().join("directory.json");
+        let (d5, _) = dir(5);
+        let (d4, _) = dir(4);
+        let (d7, _) = dir(7);
+        // The process last ran while only the old root was pinned.
+        DirectoryHandle::new(
+            &sign(&d5, &old).unwrap(),
+            vec![old.verifying_key()],
+            Some(state_file.clone()),
+        )
+        .unwrap();
+        let pinned = vec![new.verifying_key()];
+
+        // Started from the state alone: the error names the file, the old
+        // key and the way out.
+        let e = DirectoryHandle::from_state(pinned.clone(), state_file.clone())
+            .err()
+            .unwrap();
+        let old_pub = encode_verifying_key(&old.verifying_key());
+        assert!(
+            matches!(&e, DirectoryError::StateOnlyUnpinned { version: 5, keys, .. } if keys == &vec![old_pub.clone()]),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(text.contains(&state_file.display().to_string()), "{text}");
+        assert!(text.contains("do not delete the state file"), "{text}");
+
+        // An older directory from the new root is refused: the floor held.
+        let e = DirectoryHandle::new(
+            &sign(&d4, &new).unwrap(),
+            pinned.clone(),
+            Some(state_file.clone()),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(
+                &e,
+                DirectoryError::StateRootNotPinned {
+                    version: 5,
+                    offered: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&old_pub), "{e}");
+
+        // A newer one is adopted and becomes the new state and floor.
+        let h = DirectoryHandle::new(
+            &sign(&d7, &new).unwrap(),
+            pinned.clone(),
+            Some(state_file.clone()),
+        )
+        .unwrap();
+        assert_eq!(h.current().version(), 7);
+        assert!(matches!(
+            h.offer(&sign(&d5, &new).unwrap()),
+            Err(DirectoryError::RolledBack { have: 7, got: 5 })
+        ));
+        drop(h);
+        let h = DirectoryHandle::from_state(pinned, state_file).unwrap();
+        assert_eq!(h.current().version(), 7);
     }
 }

@@ -106,45 +106,71 @@ pub async fn fetch(js: &jetstream::Context) -> Result<Option<Vec<u8>>, Transport
         })
 }
 
+/// How often a watcher re-reads the bucket. Live updates arrive at once
+/// through the subscription; this only catches one published while the
+/// connection was down (a core subscription does not replay).
+pub const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The subject every put to the directory key is published on.
+pub fn directory_subject() -> String {
+    format!("$KV.{DIRECTORY_BUCKET}.{DIRECTORY_KEY}")
+}
+
 /// Offers every value the bucket holds now and later to `handle`; returns
 /// only when the watch ends (connection closed for good). Bad or older
 /// directories are logged and ignored: the current one stays in force.
+///
+/// Why not `kv.watch`: a KV watch is an ordered consumer on the bucket's
+/// stream, and letting members create consumers there would let a
+/// compromised member also create durable ones (the server cannot tell them
+/// apart by subject) and pile up state on the broker. Instead a watcher
+/// holds a plain subscription to the key's subject (no server-side state)
+/// and reads the last value with a direct get at start and every
+/// [`RESYNC_EVERY`].
 pub async fn watch(js: jetstream::Context, handle: DirectoryHandle) -> Result<(), TransportError> {
     let kv = bucket(&js).await?;
-    let mut w = kv
-        .watch(DIRECTORY_KEY)
+    // Subscribe before the first read, so no put falls between the two.
+    let mut live = js
+        .client()
+        .subscribe(directory_subject())
         .await
         .map_err(|e| TransportError::JetStream {
             op: "watch directory",
             detail: e.to_string(),
         })?;
-    while let Some(entry) = w.next().await {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "directory watch error");
-                continue;
+    let mut resync = tokio::time::interval(RESYNC_EVERY);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = live.next() => {
+                let Some(msg) = msg else { return Ok(()) };
+                // Deletes and purges carry a `KV-Operation` header and no
+                // directory; only a put is worth offering.
+                let is_put = msg.headers.as_ref().is_none_or(|h| h.get("KV-Operation").is_none());
+                if is_put {
+                    offer(&handle, &msg.payload, "subscription");
+                }
             }
-        };
-        if entry.operation != kv::Operation::Put {
-            continue;
-        }
-        match handle.offer(&entry.value) {
-            Ok(Offer::Accepted { from, to }) => {
-                tracing::info!(from, to, "adopted newer directory from the KV bucket")
-            }
-            Ok(Offer::Unchanged) => {}
-            Err(directory::DirectoryError::RolledBack { .. }) => {
-                // History replay of older revisions: expected, not an alarm.
-                tracing::debug!(
-                    revision = entry.revision,
-                    "older directory in KV history ignored"
-                )
-            }
-            Err(e) => {
-                tracing::warn!(revision = entry.revision, error = %e, "directory from KV refused")
-            }
+            _ = resync.tick() => match kv.get(DIRECTORY_KEY).await {
+                Ok(Some(value)) => offer(&handle, &value, "resync"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "directory resync failed; will retry"),
+            },
         }
     }
-    Ok(())
+}
+
+/// Offers one value; refusals are logged, never fatal.
+fn offer(handle: &DirectoryHandle, value: &[u8], via: &'static str) {
+    match handle.offer(value) {
+        Ok(Offer::Accepted { from, to }) => {
+            tracing::info!(from, to, via, "adopted newer directory from the KV bucket")
+        }
+        Ok(Offer::Unchanged) => {}
+        Err(directory::DirectoryError::RolledBack { .. }) => {
+            // The resync can race a newer live update: expected, not an alarm.
+            tracing::debug!(via, "older directory from the KV bucket ignored")
+        }
+        Err(e) => tracing::warn!(via, error = %e, "directory from KV refused"),
+    }
 }

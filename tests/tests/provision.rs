@@ -199,16 +199,20 @@ async fn provisioned_permissions_confine_each_org() {
     // Read and watch the directory bucket.
     let fetched = directory_kv::fetch(&gjs).await.unwrap().unwrap();
     assert_eq!(fetched, dir.signed);
-    let kv = gjs.get_key_value(DIRECTORY_BUCKET).await.unwrap();
-    let mut watch = kv.watch(DIRECTORY_KEY).await.unwrap();
+    // The watch is a plain subscription plus direct gets: no consumer.
+    let watcher = DirectoryHandle::new(&dir.signed, bus.handle.roots().to_vec(), None).unwrap();
+    let watch = tokio::spawn(directory_kv::watch(gjs.clone(), watcher.clone()));
     bus.republish_directory().await.unwrap();
     let v2 = bus.handle.current().signed.clone();
-    let entry = tokio::time::timeout(Duration::from_secs(10), watch.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(entry.value.to_vec(), v2);
+    for _ in 0..100 {
+        if watcher.current().signed == v2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(watcher.current().signed, v2);
+    watch.abort();
+    let kv = gjs.get_key_value(DIRECTORY_BUCKET).await.unwrap();
 
     assert_eq!(gerrors.drain(), Vec::<String>::new(), "gjovik's own work");
     assert_eq!(kerrors.drain(), Vec::<String>::new(), "kcsirt's own work");
@@ -544,4 +548,87 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
             && again.consumers.updated.is_empty()
             && again.consumers.deleted.is_empty()
     );
+}
+
+/// A member may not create any consumer on the directory bucket's stream
+/// (a durable one would stay on the broker), in any of the create forms
+/// nats-server 2.x answers; and the server itself refuses an envelope over
+/// the size limit, so one org cannot store more than 1 MiB per message.
+#[tokio::test]
+async fn members_cannot_make_kv_consumers_or_store_oversized_messages() {
+    // As deploy/nats/nats-server.conf: room for a full envelope plus headers.
+    let bus = ProvisionedBus::start(Synthetic::demo(), "max_payload: 2MB\n")
+        .await
+        .unwrap();
+    let (gclient, mut gerrors) = bus.connect_as("gjovik").await.unwrap();
+    let gjs = impatient(gclient.clone());
+    let kv_stream = format!("KV_{DIRECTORY_BUCKET}");
+    let filter = format!("$KV.{DIRECTORY_BUCKET}.{DIRECTORY_KEY}");
+
+    // Durable by name in the subject (async-nats's form) ...
+    let durable = gjs
+        .create_consumer_on_stream(
+            pull::Config {
+                durable_name: Some("gjovik-keeps-this".into()),
+                filter_subject: filter.clone(),
+                ..Default::default()
+            },
+            kv_stream.as_str(),
+        )
+        .await;
+    assert!(durable.is_err());
+    gerrors
+        .expect(&format!(
+            "Publish to \"$JS.API.CONSUMER.CREATE.{kv_stream}.gjovik-keeps-this"
+        ))
+        .await
+        .unwrap();
+    // ... the legacy durable subject, and the nameless form with a durable
+    // name in the body: all refused by the server before JetStream sees them.
+    for subject in [
+        format!("$JS.API.CONSUMER.DURABLE.CREATE.{kv_stream}.gjovik-keeps-this"),
+        format!("$JS.API.CONSUMER.CREATE.{kv_stream}"),
+    ] {
+        let body = format!(
+            "{{\"stream_name\":\"{kv_stream}\",\"config\":{{\"durable_name\":\"gjovik-keeps-this\",\"ack_policy\":\"explicit\"}}}}"
+        );
+        let reply = gclient.new_inbox();
+        gclient
+            .publish_with_reply(subject.clone(), reply, body.into())
+            .await
+            .unwrap();
+        gerrors
+            .expect(&format!("Publish to \"{subject}\""))
+            .await
+            .unwrap();
+    }
+    // Nothing was created.
+    let ojs = jetstream::new(bus.operator.clone());
+    let mut kv_consumers = ojs
+        .get_stream(kv_stream.as_str())
+        .await
+        .unwrap()
+        .consumer_names();
+    let mut names = Vec::new();
+    while let Some(n) = kv_consumers.next().await {
+        names.push(n.unwrap());
+    }
+    // (The operator's own history reads may leave short-lived ordered
+    // consumers; none is the member's.)
+    assert!(!names.iter().any(|n| n == "gjovik-keeps-this"), "{names:?}");
+
+    // An envelope-sized message is stored; one byte over the stream's
+    // limit is refused by the server with an error PubAck (the client's
+    // own check does not apply: the server's max_payload is larger).
+    let subject = "varde.v1.gjovik.community.all.chat";
+    let ok = gjs
+        .publish(subject, vec![b'x'; 1024].into())
+        .await
+        .unwrap()
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let big = vec![b'x'; varde_bus::envelope::MAX_ENVELOPE + 1];
+    let refused = gjs.publish(subject, big.into()).await.unwrap().await;
+    let e = refused.err().unwrap().to_string();
+    assert!(e.to_lowercase().contains("maximum"), "{e}");
 }

@@ -57,11 +57,13 @@ pub enum Command {
     },
     /// Sign the draft with the root key. The version is raised above the
     /// previously signed one, so no signed file ever repeats a version.
+    /// Give `--root-key` twice (old and new) to sign the hand-over version
+    /// of a root rotation with both keys.
     Sign {
         #[arg(long)]
         file: PathBuf,
-        #[arg(long)]
-        root_key: PathBuf,
+        #[arg(long, required = true)]
+        root_key: Vec<PathBuf>,
         /// Signed output; its current version (if any) is the floor.
         #[arg(long)]
         out: PathBuf,
@@ -293,18 +295,27 @@ pub async fn run(c: Command, config: &Path) -> anyhow::Result<()> {
             valid_days,
         } => {
             let mut d = read_draft(&file)?;
-            let root = keys::load_signing_key(&root_key)?;
+            let roots = root_key
+                .iter()
+                .map(|p| keys::load_signing_key(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            // The previous output's version counts whoever signed it: after
+            // a root rotation the new root must continue the numbering, or
+            // every process would refuse its first directory as a rollback.
             let floor = std::fs::read(&out)
                 .ok()
-                .and_then(|b| dirlib::verify(&b, &[root.verifying_key()]).ok())
-                .map(|v| v.version())
+                .and_then(|b| dirlib::peek_version(&b).ok())
+                .map(|(v, _)| v)
                 .unwrap_or(0);
             d.version = d.version.max(floor + 1);
             d.issued = Timestamp::now();
             d.expires = Some(d.issued + jiff::SignedDuration::from_hours(24 * valid_days));
-            let signed = dirlib::sign(&d, &root)?;
-            // Fail here, not in every member's process.
-            dirlib::verify(&signed, &[root.verifying_key()])?;
+            let signed = dirlib::sign_all(&d, &roots)?;
+            // Fail here, not in every member's process: each key alone
+            // must accept it.
+            for root in &roots {
+                dirlib::verify(&signed, &[root.verifying_key()])?;
+            }
             write_draft(&file, &d)?;
             std::fs::write(&out, &signed).with_context(|| format!("writing {}", out.display()))?;
             println!(
@@ -388,7 +399,7 @@ fn show(d: &Directory) {
             "{:<16} {:<14} {:<30} {:>4} {:>6}  {}",
             o.id,
             format!("{:?}", o.kind).to_lowercase(),
-            o.name.chars().take(30).collect::<String>(),
+            super::render::safe(o.name.chars().take(30).collect::<String>()),
             o.keys.len(),
             o.constituency.cidrs.len(),
             o.groups
@@ -407,7 +418,7 @@ fn show(d: &Directory) {
                 "    key {} {:<7} {} {}",
                 k.id,
                 format!("{:?}", k.role).to_lowercase(),
-                k.name.as_deref().unwrap_or(""),
+                super::render::safe(k.name.as_deref().unwrap_or("")),
                 state
             );
         }

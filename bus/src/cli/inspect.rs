@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::render::safe;
 use crate::settings::{Loaded, Settings};
 
 #[derive(clap::Args, Debug)]
@@ -35,26 +36,26 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
     let v = crate::seal::verify(&d, a.subject.as_deref(), &bytes, jiff::Timestamp::now())?;
     let wraps: Vec<String> = v.framed.wraps.iter().map(|(k, _)| k.to_hex()).collect();
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
+        let doc = serde_json::json!({
                 "signature": "valid",
                 "signer": v.framed.signer.to_hex(),
                 "size": bytes.len(),
                 "encrypted": v.header.label.is_encrypted(),
                 "recipients": wraps,
                 "header": v.header,
-            })
-        );
+        })
+        .to_string();
+        println!("{}", super::render::json_terminal_safe(&doc));
     } else {
         println!(
             "signature  valid (key {} of `{}`)",
-            v.framed.signer, v.header.sender.org
+            v.framed.signer,
+            safe(&v.header.sender.org)
         );
         println!("id         {}", v.header.id);
         println!("kind       {}", v.header.kind);
         println!("label      {}", v.header.label);
-        println!("audience   {}", v.header.audience);
+        println!("audience   {}", safe(&v.header.audience));
         println!("created    {}", v.header.created);
         if let Some(e) = v.header.expires {
             println!("expires    {e}");

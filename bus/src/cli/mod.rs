@@ -120,7 +120,8 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("varde: {e:#}");
+            // Errors can quote input (a refused payload, a feed record).
+            eprintln!("varde: {}", render::terminal_safe(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

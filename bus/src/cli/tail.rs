@@ -68,7 +68,17 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
     };
     // `tail --since` re-shows history: no replay refusal across runs, but
     // within this run duplicates (multi-subject copies) are still folded.
-    let opener = Arc::new(Opener::new(s.identity.clone()));
+    // The durable consumer is this identity's inbox: its replay memory is
+    // kept beside the directory state, across runs.
+    let opener = match (a.durable, s.settings.state_path()) {
+        (true, Some(state)) => {
+            let path = state.with_file_name(format!("replay-{}.bin", s.identity.org));
+            Opener::persistent(s.identity.clone(), &path)
+                .map_err(|e| anyhow::anyhow!("replay memory {}: {e}", path.display()))?
+        }
+        _ => Opener::new(s.identity.clone()),
+    };
+    let opener = Arc::new(opener);
     let mut inbox = Inbox::open(&s.js, &cfg, opener, s.directory.clone()).await?;
     if a.follow && s.settings.value.directory.watch {
         // A long-running tail adopts directory updates like any service.
@@ -102,10 +112,9 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
             if a.json {
                 let payload: serde_json::Value =
                     serde_json::from_slice(&d.opened.payload.to_json()).unwrap_or_default();
-                println!(
-                    "{}",
-                    serde_json::json!({"subject": d.subject, "seq": d.stream_sequence, "header": h, "payload": payload})
-                );
+                let line = serde_json::json!({"subject": d.subject, "seq": d.stream_sequence, "header": h, "payload": payload})
+                    .to_string();
+                println!("{}", render::json_terminal_safe(&line));
             } else {
                 println!("{}\n", render::human(h, &d.opened.payload, colour));
             }

@@ -114,17 +114,21 @@ impl Member {
             format!("$JS.ACK.{STREAM}.{durable}.>"),
             // Directory bucket, read only: get_key_value (stream info) ...
             format!("$JS.API.STREAM.INFO.{kv_stream}"),
-            // ... get (direct get of the last value by subject) ...
+            // ... and get (direct get of the last value by subject).
             format!("$JS.API.DIRECT.GET.{kv_stream}.{kv_subjects}.>"),
-            // ... and watch: an ordered push consumer, created without a
-            // name at first and as `<name>_<n>` filtered to the watched key
-            // when it is recreated after a gap (e.g. a cluster fail-over) ...
-            format!("$JS.API.CONSUMER.CREATE.{kv_stream}"),
-            format!("$JS.API.CONSUMER.CREATE.{kv_stream}.*.{kv_subjects}.>"),
-            // ... whose flow-control requests the client answers.
-            format!("$JS.FC.{kv_stream}.>"),
+            // No `$JS.API.CONSUMER.CREATE.KV_…` at all: the create subjects
+            // do not say whether the consumer is durable (a `durable_name`
+            // in the request body makes it so), so allowing the ephemeral
+            // watch would also allow durable consumers that stay on the
+            // broker. `directory_kv::watch` needs none (see below).
         ];
-        let subscribe = vec![format!("{}.>", self.inbox_prefix())];
+        let subscribe = vec![
+            format!("{}.>", self.inbox_prefix()),
+            // directory_kv::watch: a plain subscription to the key's
+            // subject sees every put as it happens (read only: publishing
+            // to `$KV.…` stays refused).
+            crate::directory_kv::directory_subject(),
+        ];
         Permissions { publish, subscribe }
     }
 }
@@ -255,7 +259,21 @@ mod tests {
             p.publish
                 .contains(&"$JS.API.CONSUMER.MSG.NEXT.VARDE.gjovik".to_string())
         );
-        assert_eq!(p.subscribe, vec!["_INBOX.gjovik.>".to_string()]);
+        assert_eq!(
+            p.subscribe,
+            vec![
+                "_INBOX.gjovik.>".to_string(),
+                "$KV.varde-directory.signed".to_string()
+            ]
+        );
+        // No consumer of its own on the directory bucket, in any form.
+        assert!(
+            !p.publish
+                .iter()
+                .any(|s| s.starts_with("$JS.API.CONSUMER.") && s.contains("KV_")),
+            "{:?}",
+            p.publish
+        );
         // No stream administration, nothing of other orgs, no KV writes.
         for s in &p.publish {
             assert!(!s.starts_with("$JS.API.STREAM.CREATE"), "{s}");
