@@ -1,6 +1,10 @@
 //! Varde advisories as JSON files (the `advisory` payload schema), so the
 //! CSIRT's own advisories go through the same asset matching as a feed's.
 
+// Feed input is attacker-controlled: no slice that can panic on a
+// char boundary or an out-of-range index.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::sync::Arc;
 
 use varde_schemas::Kind;

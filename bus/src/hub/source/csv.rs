@@ -2,6 +2,10 @@
 //! A row with the wrong number of columns, an unknown type or a bad label
 //! is one invalid record at `file:line`; the rest of the file is read.
 
+// Feed input is attacker-controlled: no slice that can panic on a
+// char boundary or an out-of-range index.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::sync::Arc;
 
 use varde_schemas::Tlp;

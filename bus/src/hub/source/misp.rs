@@ -2,6 +2,12 @@
 //! and one `<uuid>.json` per event (`Event.Attribute[]`,
 //! `Event.Object[].Attribute[]`, `Tag[]`). Each attribute is parsed on its
 //! own, so one odd attribute is one invalid record, not a lost event.
+//! Attributes and objects marked `"deleted": true` are retractions in MISP
+//! (a feed still carries them) and are skipped, never published.
+
+// Feed text is attacker-controlled: a byte slice that lands inside a
+// multi-byte character (`Bodø`) would panic the whole ingest run.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,6 +42,8 @@ struct Event<'a> {
 struct Object<'a> {
     #[serde(default)]
     uuid: Option<String>,
+    #[serde(default, deserialize_with = "bool_like")]
+    deleted: bool,
     #[serde(default, rename = "Attribute", borrow)]
     attributes: Vec<&'a RawValue>,
 }
@@ -54,6 +62,8 @@ struct Attribute {
     value: String,
     #[serde(default, deserialize_with = "bool_like")]
     to_ids: bool,
+    #[serde(default, deserialize_with = "bool_like")]
+    deleted: bool,
     #[serde(default)]
     first_seen: Option<String>,
     #[serde(default)]
@@ -148,9 +158,16 @@ fn resolve(p: Part, v: &str) -> IndicatorType {
 /// that are not TLP 2.0 labels, like `tlp:ex:chr`, are ignored).
 fn tlp_of(tags: &[Tag]) -> Option<Tlp> {
     tags.iter()
-        .filter(|t| t.name.len() > 4 && t.name[..4].eq_ignore_ascii_case("tlp:"))
+        .filter(|t| is_tlp_tag(&t.name))
         .filter_map(|t| t.name.parse::<Tlp>().ok())
         .max()
+}
+
+/// `tlp:…` in any case. `get` rather than a slice: a tag's fourth byte may
+/// sit inside a multi-byte character.
+fn is_tlp_tag(name: &str) -> bool {
+    name.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("tlp:"))
 }
 
 /// `varde:advisory="KCSIRT-2026-0042"`: the advisory the CSIRT will send.
@@ -277,6 +294,15 @@ pub fn read_event(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
     }
     for (oi, obj) in ev.objects.iter().enumerate() {
         let obj_id = obj.uuid.clone().unwrap_or_else(|| format!("Object/{oi}"));
+        if obj.deleted {
+            // A retracted object retracts all its attributes; counted so
+            // the run summary still accounts for every value in the feed.
+            let loc = || Location::object(file, format!("{event_id}/{obj_id}"));
+            for _ in &obj.attributes {
+                sink.skipped(&loc, "MISP object is deleted");
+            }
+            continue;
+        }
         for (i, raw) in obj.attributes.iter().enumerate() {
             ctx.attribute(raw, || format!("{event_id}/{obj_id}/Attribute/{i}"), sink);
         }
@@ -322,6 +348,10 @@ impl EventCtx<'_> {
             );
             return;
         };
+        if a.deleted {
+            sink.skipped(&loc, "MISP attribute is deleted");
+            return;
+        }
         if self.opts.to_ids_only && !a.to_ids {
             // Twice for pairs, so `read` always counts values.
             let n = if matches!(map, Mapping::Pair(..)) {
@@ -341,7 +371,7 @@ impl EventCtx<'_> {
         let mut tags: Vec<String> = a
             .tags
             .iter()
-            .filter(|t| !t.name.to_ascii_lowercase().starts_with("tlp:"))
+            .filter(|t| !is_tlp_tag(&t.name))
             .take(10)
             .map(|t| t.name.clone())
             .collect();
@@ -390,5 +420,86 @@ impl EventCtx<'_> {
                 None => sink.invalid(loc(), format!("`{}` value must be `filename|hash`", a.kind)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::hub::record::LocFn;
+    use varde_schemas::payload::Advisory;
+
+    /// Collects what a source produced, for assertions.
+    #[derive(Default)]
+    struct Collect {
+        values: Vec<(String, Tlp, Vec<String>)>,
+        invalid: Vec<String>,
+        skipped: Vec<&'static str>,
+    }
+
+    impl Sink for Collect {
+        fn indicator(&mut self, c: Candidate<'_>) {
+            self.values
+                .push((c.value.to_string(), c.label, c.tags.clone()));
+        }
+        fn advisory(&mut self, _: Advisory, _: Tlp, _: LocFn<'_>) {}
+        fn invalid(&mut self, _: Location, reason: String) {
+            self.invalid.push(reason);
+        }
+        fn skipped(&mut self, _: LocFn<'_>, reason: &'static str) {
+            self.skipped.push(reason);
+        }
+    }
+
+    #[test]
+    fn multibyte_tags_do_not_panic_and_deleted_records_are_skipped() {
+        let event = r#"{"Event": {
+            "uuid": "5f0c6a52-0000-4000-8000-000000000001",
+            "Tag": [{"name": "Bodø"}, {"name": "ø"}, {"name": "tlp:amber"}, {"name": "tlæ:x"}],
+            "Attribute": [
+                {"type": "domain", "value": "kept.example", "to_ids": true,
+                 "Tag": [{"name": "Bodø"}, {"name": "TLP:RED"}]},
+                {"type": "domain", "value": "retracted.example", "to_ids": true, "deleted": true},
+                {"type": "ip-dst", "value": "192.0.2.9", "to_ids": true, "deleted": "1"}
+            ],
+            "Object": [
+                {"uuid": "obj-live", "Attribute": [
+                    {"type": "sha256", "value": "aa", "to_ids": true}]},
+                {"uuid": "obj-gone", "deleted": true, "Attribute": [
+                    {"type": "md5", "value": "bb", "to_ids": true},
+                    {"type": "url", "value": "http://gone.example/", "to_ids": true}]}
+            ]
+        }}"#;
+        let mut sink = Collect::default();
+        let opts = SourceOptions::new("test");
+        read_event(event.as_bytes(), &Arc::from("event.json"), &opts, &mut sink);
+        let values: Vec<&str> = sink.values.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(values, ["kept.example", "aa"]);
+        // The attribute's own TLP:RED tag raises the event's AMBER; the
+        // non-TLP multi-byte tag is kept as a tag.
+        assert_eq!(sink.values[0].1, Tlp::Red);
+        assert_eq!(sink.values[0].2, vec!["Bodø".to_string()]);
+        assert_eq!(sink.values[1].1, Tlp::Amber);
+        assert_eq!(
+            sink.skipped,
+            [
+                "MISP attribute is deleted",
+                "MISP attribute is deleted",
+                "MISP object is deleted",
+                "MISP object is deleted"
+            ]
+        );
+        assert!(sink.invalid.is_empty(), "{:?}", sink.invalid);
+    }
+
+    #[test]
+    fn tlp_tag_detection_is_char_boundary_safe() {
+        assert!(is_tlp_tag("TLP:GREEN"));
+        assert!(!is_tlp_tag("Bodø"));
+        assert!(!is_tlp_tag("ølp:x"));
+        assert!(!is_tlp_tag("tl"));
+        assert!(!is_tlp_tag(""));
     }
 }

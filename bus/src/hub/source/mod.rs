@@ -7,6 +7,10 @@
 //! length, HTTP bodies while streaming), so one hostile 50 MB event costs a
 //! line in the summary, not the hub.
 
+// Feed input is attacker-controlled: no slice that can panic on a
+// char boundary or an out-of-range index.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 pub mod advisory;
 pub mod csv;
 pub mod misp;

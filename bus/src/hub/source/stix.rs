@@ -5,6 +5,10 @@
 //! `object_marking_refs`: TLP 2.0, TLP 1.0 and OpenCTI ids, or a TLP
 //! marking-definition in the bundle itself.
 
+// Feed input is attacker-controlled: no slice that can panic on a
+// char boundary or an out-of-range index.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -21,6 +25,9 @@ use crate::hub::record::{Candidate, Location, Sink};
 struct Bundle<'a> {
     #[serde(rename = "type")]
     kind: String,
+    /// Only STIX 2.0 bundles carry one (2.1 moved it to the objects).
+    #[serde(default)]
+    spec_version: Option<String>,
     #[serde(default, borrow)]
     objects: Vec<&'a RawValue>,
 }
@@ -111,6 +118,18 @@ pub fn read_bytes(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mu
             format!(
                 "top-level object is a `{}`, not a STIX bundle",
                 bundle.kind.chars().take(40).collect::<String>()
+            ),
+        );
+        return;
+    }
+    // A STIX 2.0 bundle parses, but its indicators have no `pattern_type`
+    // and would all be skipped: say so instead of reporting `read 0`.
+    if let Some(v) = bundle.spec_version.as_deref() {
+        sink.invalid(
+            Location::file(file),
+            format!(
+                "a STIX {} bundle; only STIX 2.1 is read (convert it, e.g. with the OASIS stix2-elevator)",
+                v.chars().take(10).collect::<String>()
             ),
         );
         return;
@@ -335,10 +354,30 @@ struct Pattern<'a> {
 }
 
 impl Pattern<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+    /// The byte at the cursor, if any.
+    fn at(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    /// Everything from the cursor on (empty at the end).
+    fn rest(&self) -> &[u8] {
+        self.s.get(self.i..).unwrap_or_default()
+    }
+
+    /// The text from `start` to the cursor.
+    fn since(&self, start: usize) -> String {
+        String::from_utf8_lossy(self.s.get(start..self.i).unwrap_or_default()).into_owned()
+    }
+
+    /// Moves past bytes for which `f` holds.
+    fn skip_while(&mut self, f: impl Fn(u8) -> bool) {
+        while self.at().is_some_and(&f) {
             self.i += 1;
         }
+    }
+
+    fn ws(&mut self) {
+        self.skip_while(|b| b.is_ascii_whitespace());
     }
 
     fn peek(&mut self) -> Option<u8> {
@@ -350,7 +389,7 @@ impl Pattern<'_> {
         if self.i >= self.s.len() {
             return PatternError::Eof;
         }
-        let found: String = String::from_utf8_lossy(&self.s[self.i..])
+        let found: String = String::from_utf8_lossy(self.rest())
             .chars()
             .take(20)
             .collect();
@@ -391,13 +430,8 @@ impl Pattern<'_> {
     fn word(&mut self) -> Option<String> {
         self.ws();
         let start = self.i;
-        while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric()
-                || matches!(self.s[self.i], b'_' | b'-' | b':' | b'.'))
-        {
-            self.i += 1;
-        }
-        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+        self.skip_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'.'));
+        (self.i > start).then(|| self.since(start))
     }
 
     /// observation-expr ((AND|OR|FOLLOWEDBY) observation-expr)* qualifiers
@@ -450,15 +484,11 @@ impl Pattern<'_> {
     fn number(&mut self) -> Result<String, PatternError> {
         self.ws();
         let start = self.i;
-        while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_digit() || matches!(self.s[self.i], b'.' | b'-' | b'+'))
-        {
-            self.i += 1;
-        }
+        self.skip_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'));
         if self.i == start {
             return Err(self.unexpected("a number"));
         }
-        Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+        Ok(self.since(start))
     }
 
     /// comparison ((AND|OR) comparison)*, with parentheses.
@@ -482,9 +512,9 @@ impl Pattern<'_> {
         let path = self.object_path()?;
         let negated = self.keyword(&["NOT"]).is_some();
         self.ws();
-        let op = if self.s[self.i..].starts_with(b"!=")
-            || self.s[self.i..].starts_with(b"<=")
-            || self.s[self.i..].starts_with(b">=")
+        let op = if self.rest().starts_with(b"!=")
+            || self.rest().starts_with(b"<=")
+            || self.rest().starts_with(b">=")
         {
             self.i += 2;
             "cmp"
@@ -533,8 +563,8 @@ impl Pattern<'_> {
         self.ws();
         let start = self.i;
         let mut out = String::new();
-        while self.i < self.s.len() {
-            match self.s[self.i] {
+        while let Some(b) = self.at() {
+            match b {
                 b'\'' => {
                     self.i += 1;
                     let q = self.quoted_body()?;
