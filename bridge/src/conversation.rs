@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use futures::FutureExt as _;
 use matrix_sdk::Room;
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, UserId};
@@ -27,7 +28,7 @@ use crate::config::{self, Language};
 use crate::matrix::{Bot, SendError, txn_id};
 use crate::metrics::Metrics;
 use crate::policy::{self, RoomRules};
-use crate::publish::{Publisher, derived_id};
+use crate::publish::Publisher;
 use crate::share::{self, Target};
 use crate::store::Store;
 use crate::timeline::{RoomEvent, What};
@@ -83,8 +84,18 @@ impl RoomSide {
                     continue;
                 }
             }
-            if let Err(e) = self.handle(&ev).await {
-                tracing::warn!(room = %ev.room_id, event = %ev.event_id, error = %e, "cannot handle a room event");
+            match std::panic::AssertUnwindSafe(self.handle(&ev))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(room = %ev.room_id, event = %ev.event_id, error = %e, "cannot handle a room event");
+                }
+                Err(_) => {
+                    tracing::error!(room = %ev.room_id, event = %ev.event_id, "panic while handling a room event; skipped, the room side goes on");
+                    self.metrics.panicked("room_side");
+                }
             }
             if let Err(e) = self
                 .store
@@ -168,6 +179,11 @@ impl RoomSide {
             tracing::info!(room = %ev.room_id, "message from a user outside the directory; not shared");
             return Ok(());
         };
+        if org != self.publisher.identity.org {
+            tracing::info!(room = %ev.room_id, user = %ev.sender, %org, "message from a user of another organisation; not shared (the bridge signs only for its own)");
+            self.metrics.refused("other_org_user");
+            return Ok(());
+        }
         if let What::Message { body, .. } = &ev.what
             && body.len() > self.sharing.max_text_bytes
         {
@@ -228,8 +244,13 @@ impl RoomSide {
         {
             Ok((header, _)) => {
                 if matches!(out.chat.action, varde_schemas::payload::ChatAction::Message) {
-                    self.store
-                        .record_event(&ev.room_id, &ev.event_id, &header, true)?;
+                    self.store.record_event_by(
+                        &ev.room_id,
+                        &ev.event_id,
+                        &header,
+                        true,
+                        Some(&ev.sender),
+                    )?;
                 }
                 Ok(())
             }
@@ -291,6 +312,11 @@ impl RoomSide {
             })));
         };
         tracing::info!(room = %ev.room_id, org = %org, command = command_name(&cmd), "command");
+        if signs(&cmd)
+            && let Err(r) = self.acts_for(lang, &ev.sender, &org)
+        {
+            return Ok(Err(r));
+        }
         match cmd {
             Command::Help => Ok(Ok(command::help(lang, &self.commands.prefix))),
             Command::Status => Ok(Ok(self.status(lang, &dir))),
@@ -318,7 +344,9 @@ impl RoomSide {
                     aggregate: None,
                 };
                 let hub = dir.doc.csirt.clone();
-                let id = derived_id(&["sighting", &ev.room_id, &ev.event_id]);
+                let id = self
+                    .store
+                    .derived_id(&["sighting", &ev.room_id, &ev.event_id]);
                 match self
                     .publisher
                     .publish(
@@ -364,6 +392,27 @@ impl RoomSide {
                     .await
             }
         }
+    }
+
+    /// The bridge signs what it publishes with its own org's key, so it
+    /// acts only for users of that org: anyone else in a room with the bot
+    /// would otherwise speak (share, ack, report sightings, open
+    /// incidents) in this org's name.
+    fn acts_for(&self, lang: Language, user: &str, org: &OrgId) -> Result<(), Refusal> {
+        let own = &self.publisher.identity.org;
+        if org == own {
+            return Ok(());
+        }
+        tracing::info!(%user, %org, "command from a user of another organisation refused");
+        self.metrics.refused("other_org_user");
+        Err(Refusal(match lang {
+            Language::En => {
+                format!("{user} is a user of `{org}`; this bridge acts only for users of `{own}`")
+            }
+            Language::Nb => format!(
+                "{user} er bruker i `{org}`; denne broen handler bare for brukere i `{own}`"
+            ),
+        }))
     }
 
     fn status(&self, lang: Language, dir: &VerifiedDirectory) -> String {
@@ -493,15 +542,20 @@ impl RoomSide {
             origin_room: Some(ev.room_id.clone()),
             origin_event: Some(ev.event_id.clone()),
         };
-        let id = derived_id(&["share", &ev.room_id, &ev.event_id]);
+        let id = self.store.derived_id(&["share", &ev.room_id, &ev.event_id]);
         match self
             .publisher
             .publish(&Payload::Chat(chat), label, audience, Some(id))
             .await
         {
             Ok((h, _)) => {
-                self.store
-                    .record_event(&ev.room_id, &ev.event_id, &h, true)?;
+                self.store.record_event_by(
+                    &ev.room_id,
+                    &ev.event_id,
+                    &h,
+                    true,
+                    Some(&ev.sender),
+                )?;
                 Ok(Ok(match lang {
                     Language::En => {
                         format!("Shared as {} to {} (id {}).", h.label, h.audience, h.id)
@@ -531,9 +585,14 @@ impl RoomSide {
                 ev.sender
             ))));
         };
+        if let Err(r) = self.acts_for(lang, &ev.sender, &org) {
+            return Ok(Err(r));
+        }
+        // Only what was posted in this very room: an ack of an id bridged
+        // elsewhere would tell the member who sent what to whom.
         let Some(row) = self
             .store
-            .any_event_of(of)?
+            .event_of(of, &ev.room_id)?
             .filter(|r| !r.origin && r.kind != "chat")
         else {
             return Ok(Err(Refusal(match lang {
@@ -541,7 +600,7 @@ impl RoomSide {
                 Language::Nb => format!("ingen melding med id {of} er videresendt hit"),
             })));
         };
-        let ack_id = derived_id(&["ack", &of.to_string(), &ev.sender]);
+        let ack_id = self.store.derived_id(&["ack", &of.to_string(), &ev.sender]);
         if !self.store.claim_ack(of, &ev.sender, ack_id)? {
             return Ok(Ok(match lang {
                 Language::En => format!("{} has already acknowledged {of}.", ev.sender),
@@ -640,6 +699,11 @@ impl RoomSide {
         }
         Ok(Ok(text))
     }
+}
+
+/// Whether running `c` makes the bridge sign and publish.
+fn signs(c: &Command) -> bool {
+    !matches!(c, Command::Help | Command::Status | Command::Ioc { .. })
 }
 
 fn command_name(c: &Command) -> &'static str {

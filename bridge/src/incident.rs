@@ -12,7 +12,14 @@
 //! makes the incident rooms read-only.
 //!
 //! Incident titles are as sensitive as the incident: the store keeps the
-//! opening envelope sealed and opens it when a title is needed.
+//! opening envelope sealed and opens it when a title is needed, and rooms
+//! get a neutral name ("Incident 7f3a1c20 (TLP:AMBER)"), since Matrix room
+//! names and topics are not end-to-end encrypted.
+//!
+//! Incident state belongs to verified senders: an incident is opened by
+//! one of its participants, notes and chat come only from participants,
+//! and only the opener or the CSIRT closes it. Every post into an incident
+//! room or the report room passes the same room check as any other post.
 
 use matrix_sdk::Room;
 use matrix_sdk::room::power_levels::RoomPowerLevelChanges;
@@ -30,7 +37,6 @@ use crate::conversation::{Refusal, RoomSide};
 use crate::ledger::IncidentRow;
 use crate::matrix::{SendError, txn_id};
 use crate::policy::{self, RoomRules};
-use crate::publish::derived_id;
 use crate::relay::Message;
 use crate::share::{self, Target};
 use crate::timeline::RoomEvent;
@@ -96,7 +102,9 @@ pub async fn open(
         }
     }
     let names: Vec<String> = participants.iter().map(|p| p.to_string()).collect();
-    let incident_id = derived_id(&["incident", &ev.room_id, &ev.event_id]);
+    let incident_id = side
+        .store
+        .derived_id(&["incident", &ev.room_id, &ev.event_id]);
     let payload = Payload::Incident(Incident {
         incident_id,
         action: IncidentAction::Open,
@@ -105,7 +113,9 @@ pub async fn open(
         by,
         text: None,
     });
-    let id = derived_id(&["incident-open", &ev.room_id, &ev.event_id]);
+    let id = side
+        .store
+        .derived_id(&["incident-open", &ev.room_id, &ev.event_id]);
     match side
         .publisher
         .publish(&payload, label, audience(dir, &names), Some(id))
@@ -147,6 +157,17 @@ pub async fn act(
             Language::Nb => "hendelsen er lukket".into(),
         })));
     }
+    let own = &side.publisher.identity.org;
+    if action == IncidentAction::Close && !may_close(dir, &row, own) {
+        return Ok(Err(Refusal(match lang {
+            Language::En => {
+                "only the organisation that opened the incident, or the CSIRT, closes it".into()
+            }
+            Language::Nb => {
+                "bare organisasjonen som åpnet hendelsen, eller CSIRT, kan lukke den".into()
+            }
+        })));
+    }
     let title = match side.open_envelope(&row) {
         Some(i) => i.title,
         None => {
@@ -167,7 +188,9 @@ pub async fn act(
         by,
         text,
     });
-    let id = derived_id(&["incident-act", &ev.room_id, &ev.event_id]);
+    let id = side
+        .store
+        .derived_id(&["incident-act", &ev.room_id, &ev.event_id]);
     match side
         .publisher
         .publish(
@@ -186,6 +209,42 @@ pub async fn act(
         })),
         Err(e) => Ok(Err(Refusal(e.to_string()))),
     }
+}
+
+/// The org that opened an incident: the sender token of the subject its
+/// opening envelope arrived on (checked against the signature then).
+pub fn opener(row: &IncidentRow) -> Option<OrgId> {
+    varde_bus::subject::parse(&row.envelope.subject)
+        .ok()
+        .map(|p| p.sender)
+}
+
+/// Whether `org` may close the incident: its opener, or the CSIRT.
+fn may_close(dir: &VerifiedDirectory, row: &IncidentRow, org: &OrgId) -> bool {
+    *org == dir.doc.csirt || opener(row).as_ref() == Some(org)
+}
+
+/// Why an incident envelope from the bus is refused.
+#[derive(Debug, thiserror::Error)]
+enum NotAllowed {
+    #[error("`{0}` opens an incident it does not take part in")]
+    OpenerNotParticipant(OrgId),
+    #[error("incident id already opened by `{opener}`, not by `{sender}`")]
+    Squatted { opener: OrgId, sender: OrgId },
+    #[error("`{0}` is not a participant of the incident")]
+    NotParticipant(OrgId),
+    #[error("`{0}` neither opened the incident nor is the CSIRT")]
+    MayNotClose(OrgId),
+}
+
+fn participates(row: &IncidentRow, org: &OrgId) -> bool {
+    row.participants.iter().any(|p| p == org.as_str())
+}
+
+/// A neutral room name: no title (room names are not encrypted).
+fn room_name(label: Tlp, incident: uuid::Uuid) -> String {
+    let short: String = incident.simple().to_string().chars().take(8).collect();
+    format!("Incident {short} ({label})")
 }
 
 fn notice(text: &str) -> serde_json::Value {
@@ -207,6 +266,59 @@ impl RoomSide {
         }
     }
 
+    /// Whether the verified sender may do what an incident envelope says.
+    fn allowed(
+        &self,
+        dir: &VerifiedDirectory,
+        msg: &Message,
+        i: &Incident,
+    ) -> Result<Result<(), NotAllowed>, SendError> {
+        let sender = &msg.header.sender.org;
+        let row = self.store.incident(i.incident_id)?;
+        Ok(match (i.action, row) {
+            (IncidentAction::Open, _) if !i.participants.contains(sender) => {
+                Err(NotAllowed::OpenerNotParticipant(sender.clone()))
+            }
+            (IncidentAction::Open, Some(row)) => match opener(&row) {
+                Some(o) if o == *sender => Ok(()),
+                Some(o) => Err(NotAllowed::Squatted {
+                    opener: o,
+                    sender: sender.clone(),
+                }),
+                None => Ok(()),
+            },
+            (IncidentAction::Open, None) => Ok(()),
+            // Unknown incidents are ignored further on.
+            (_, None) => Ok(()),
+            (IncidentAction::Note, Some(row)) if !participates(&row, sender) => {
+                Err(NotAllowed::NotParticipant(sender.clone()))
+            }
+            (IncidentAction::Close, Some(row)) if !may_close(dir, &row, sender) => {
+                Err(NotAllowed::MayNotClose(sender.clone()))
+            }
+            _ => Ok(()),
+        })
+    }
+
+    /// The room check for an incident post: the message's label and
+    /// audience against the room's live members and encryption.
+    async fn incident_post_allowed(&self, room: &Room, msg: &Message) -> Result<bool, SendError> {
+        let dir = self.directory.current();
+        let view = self.bot.view(room, true).await?;
+        let rules = RoomRules {
+            ceiling: Tlp::AmberStrict,
+            red: false,
+        };
+        match policy::check(&dir, rules, &view, msg.header.label, &msg.header.audience) {
+            Ok(()) => Ok(true),
+            Err(v) => {
+                tracing::warn!(room = %room.room_id(), envelope = %msg.header.id, reason = v.reason(), detail = %v, "incident post withheld from the room");
+                self.metrics.withheld(room.room_id().as_str(), v.reason());
+                Ok(false)
+            }
+        }
+    }
+
     async fn room_of(&self, row: &IncidentRow) -> Result<Option<Room>, SendError> {
         let Some(id) = &row.room_id else {
             return Ok(None);
@@ -217,7 +329,13 @@ impl RoomSide {
         Ok(Some(self.bot.joined_room(&id).await?))
     }
 
-    async fn report(&self, key: &str, part: &str, text: &str) -> Result<(), SendError> {
+    async fn report(
+        &self,
+        key: &str,
+        part: &str,
+        text: &str,
+        msg: &Message,
+    ) -> Result<(), SendError> {
         let Some(report) = &self.report_room else {
             return Ok(());
         };
@@ -225,6 +343,10 @@ impl RoomSide {
             return Ok(());
         }
         let room = self.bot.joined_room(report).await?;
+        if !self.incident_post_allowed(&room, msg).await? {
+            self.store.record(key, report.as_str(), part, None)?;
+            return Ok(());
+        }
         let e = self
             .bot
             .send(&room, notice(text), &txn_id(key, report.as_str(), part))
@@ -248,9 +370,14 @@ impl RoomSide {
             tracing::warn!(envelope = %msg.header.id, sender = %msg.header.sender.org, "malformed incident envelope (empty or overlong title, or no participants); ignored");
             return Ok(());
         }
+        let dir = self.directory.current();
+        if let Err(why) = self.allowed(&dir, msg, i)? {
+            tracing::warn!(envelope = %msg.header.id, sender = %msg.header.sender.org, incident = %i.incident_id, %why, "incident envelope refused");
+            self.metrics.refused("incident_state");
+            return Ok(());
+        }
         let own = &self.publisher.identity.org;
         let participant = i.participants.contains(own);
-        let dir = self.directory.current();
         let lang = self.incidents.language;
         let names: Vec<String> = i.participants.iter().map(|p| p.to_string()).collect();
         match i.action {
@@ -268,8 +395,12 @@ impl RoomSide {
                 let Some(row) = self.store.incident(i.incident_id)? else {
                     return Ok(());
                 };
-                let summary =
-                    opening_summary(lang, msg.header.label, i, &share::attribution(&dir, &i.by));
+                let summary = opening_summary(
+                    lang,
+                    msg.header.label,
+                    i,
+                    &crate::author::attribution(&dir, &msg.header.sender.org, &i.by),
+                );
                 if participant && row.room_id.is_none() {
                     let room = self.create_room(msg.header.label, i).await?;
                     self.store
@@ -280,7 +411,9 @@ impl RoomSide {
                     && let Some(room) = self.room_of(&row).await?
                 {
                     let rid = room.room_id().to_string();
-                    if self.store.part(&key, &rid, "pin")?.is_none() {
+                    if self.store.part(&key, &rid, "pin")?.is_none()
+                        && self.incident_post_allowed(&room, msg).await?
+                    {
                         let e = self
                             .bot
                             .send(&room, notice(&summary), &txn_id(&key, &rid, "summary"))
@@ -294,7 +427,7 @@ impl RoomSide {
                         self.store.record(&key, &rid, "pin", Some(&e))?;
                     }
                 }
-                self.report(&key, "opened", &summary).await
+                self.report(&key, "opened", &summary, msg).await
             }
             IncidentAction::Note => {
                 let Some(row) = self.store.incident(i.incident_id)? else {
@@ -307,8 +440,10 @@ impl RoomSide {
                 }
                 if let Some(room) = self.room_of(&row).await? {
                     let rid = room.room_id().to_string();
-                    if self.store.part(&key, &rid, "post")?.is_none() {
-                        let who = share::attribution(&dir, &i.by);
+                    if self.store.part(&key, &rid, "post")?.is_none()
+                        && self.incident_post_allowed(&room, msg).await?
+                    {
+                        let who = crate::author::attribution(&dir, &msg.header.sender.org, &i.by);
                         let text = match lang {
                             Language::En => format!(
                                 "{} Note from {who}: {}",
@@ -343,11 +478,13 @@ impl RoomSide {
                     minutes,
                     &row.participants,
                     row.notes,
-                    &share::attribution(&dir, &i.by),
+                    &crate::author::attribution(&dir, &msg.header.sender.org, &i.by),
                 );
                 if let Some(room) = self.room_of(&row).await? {
                     let rid = room.room_id().to_string();
-                    if self.store.part(&key, &rid, "summary")?.is_none() {
+                    if self.store.part(&key, &rid, "summary")?.is_none()
+                        && self.incident_post_allowed(&room, msg).await?
+                    {
                         let e = self
                             .bot
                             .send(&room, notice(&summary), &txn_id(&key, &rid, "summary"))
@@ -364,14 +501,14 @@ impl RoomSide {
                 }
                 self.store.close_incident(i.incident_id)?;
                 tracing::info!(incident = %i.incident_id, "incident closed");
-                self.report(&key, "closed", &summary).await
+                self.report(&key, "closed", &summary, msg).await
             }
         }
     }
 
     async fn create_room(&self, label: Tlp, i: &Incident) -> Result<Room, SendError> {
         let mut req = CreateRoom::new();
-        req.name = Some(format!("{label} Incident: {}", i.title));
+        req.name = Some(room_name(label, i.incident_id));
         req.preset = Some(RoomPreset::PrivateChat);
         req.invite = self
             .incidents
@@ -400,6 +537,11 @@ impl RoomSide {
             tracing::debug!(envelope = %msg.header.id, "chat for an incident this bridge does not take part in");
             return Ok(());
         };
+        if !participates(&row, &msg.header.sender.org) {
+            tracing::warn!(envelope = %msg.header.id, sender = %msg.header.sender.org, incident = %id, "incident chat from a non-participant refused");
+            self.metrics.refused("incident_state");
+            return Ok(());
+        }
         let Some(room) = self.room_of(&row).await? else {
             return Ok(());
         };
@@ -420,7 +562,10 @@ impl RoomSide {
             self.store.mark_done(msg.header.id, &rid, None)?;
             return Ok(());
         }
-        share::post(&self.bot, &self.store, &dir, &room, msg, c).await
+        if !share::post(&self.bot, &self.store, &dir, &room, msg, c).await? {
+            self.metrics.refused("not_own_words");
+        }
+        Ok(())
     }
 }
 

@@ -28,6 +28,8 @@ pub struct EventRow {
     pub sender_org: String,
     /// A member's own message (shared from this room), not a bridge post.
     pub origin: bool,
+    /// The Matrix user whose words the event carries (chat), if known.
+    pub author: Option<String>,
 }
 
 /// An incident this bridge takes part in (its title stays sealed).
@@ -43,11 +45,6 @@ pub struct IncidentRow {
     pub envelope: StoredEnvelope,
 }
 
-/// The digest under which a value is indexed.
-pub fn value_hash(kind: IndicatorType, value: &str) -> String {
-    hex::encode(crate::digest::of(&[kind.as_str(), value]))
-}
-
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     let envelope: String = r.get(2)?;
     let label: String = r.get(4)?;
@@ -61,11 +58,12 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         audience: serde_json::from_str(&audience).unwrap_or_default(),
         sender_org: r.get(6)?,
         origin: r.get::<_, i64>(7)? != 0,
+        author: r.get(8)?,
     })
 }
 
 const EVENT_COLUMNS: &str =
-    "room_id, event_id, envelope_id, kind, label, audience, sender_org, origin";
+    "room_id, event_id, envelope_id, kind, label, audience, sender_org, origin, author";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
     let id: String = r.get(0)?;
@@ -91,6 +89,11 @@ const INCIDENT_COLUMNS: &str =
     "incident_id, label, participants, opened_ms, room_id, notes, state, subject, envelope";
 
 impl Store {
+    /// The keyed digest under which a value is indexed.
+    fn value_hash(&self, kind: IndicatorType, value: &str) -> String {
+        hex::encode(self.digest(&[kind.as_str(), value]))
+    }
+
     /// Remembers that `event_id` in `room` carries the envelope `header`.
     pub fn record_event(
         &self,
@@ -99,10 +102,22 @@ impl Store {
         header: &Header,
         origin: bool,
     ) -> Result<()> {
+        self.record_event_by(room, event_id, header, origin, None)
+    }
+
+    /// `record_event` for a chat event whose words are `author`'s.
+    pub fn record_event_by(
+        &self,
+        room: &str,
+        event_id: &str,
+        header: &Header,
+        origin: bool,
+        author: Option<&str>,
+    ) -> Result<()> {
         let audience = serde_json::to_string(&header.audience).unwrap_or_default();
         self.with("recording an event", |c| {
             c.execute(
-                "INSERT OR REPLACE INTO events (room_id, event_id, envelope_id, kind, label, audience, sender_org, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO events (room_id, event_id, envelope_id, kind, label, audience, sender_org, origin, author) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     room,
                     event_id,
@@ -111,7 +126,8 @@ impl Store {
                     header.label.as_str(),
                     audience,
                     header.sender.org.as_str(),
-                    i64::from(origin)
+                    i64::from(origin),
+                    author
                 ],
             )
             .map(|_| ())
@@ -137,18 +153,6 @@ impl Store {
                     "SELECT {EVENT_COLUMNS} FROM events WHERE envelope_id = ?1 AND room_id = ?2 ORDER BY origin DESC LIMIT 1"
                 ),
                 params![envelope.to_string(), room],
-                event_row,
-            )
-            .optional()
-        })
-    }
-
-    /// Any event carrying `envelope` (for `ack <id>`).
-    pub fn any_event_of(&self, envelope: Uuid) -> Result<Option<EventRow>> {
-        self.with("reading an event", |c| {
-            c.query_row(
-                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE envelope_id = ?1 LIMIT 1"),
-                params![envelope.to_string()],
                 event_row,
             )
             .optional()
@@ -200,7 +204,7 @@ impl Store {
                     "INSERT OR IGNORE INTO seen_values (value_hash, envelope_id) VALUES (?1, ?2)",
                 )?;
                 for (kind, value) in values {
-                    st.execute(params![value_hash(*kind, value), id])?;
+                    st.execute(params![self.value_hash(*kind, value), id])?;
                 }
             }
             tx.commit()
@@ -219,7 +223,7 @@ impl Store {
                 "SELECT e.envelope_id, e.subject, e.envelope FROM seen_values v JOIN seen_envelopes e ON e.envelope_id = v.envelope_id WHERE v.value_hash = ?1 ORDER BY e.at_ms DESC LIMIT ?2",
             )?;
             let rows = st.query_map(
-                params![value_hash(kind, value), i64::try_from(limit).unwrap_or(50)],
+                params![self.value_hash(kind, value), i64::try_from(limit).unwrap_or(50)],
                 |r| {
                     let id: String = r.get(0)?;
                     Ok(StoredEnvelope {

@@ -29,6 +29,7 @@
 /// drive a `matrix::reader::Reader` use the very same version.
 pub use matrix_sdk;
 
+pub mod author;
 pub mod bench;
 pub mod cli;
 pub mod command;

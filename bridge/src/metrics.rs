@@ -33,8 +33,8 @@ pub struct RoomLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: String,
+pub struct ReasonLabel {
+    pub reason: String,
 }
 
 /// Every metric of a running bridge.
@@ -46,6 +46,12 @@ pub struct Metrics {
     pub parked: Family<RoomLabel, Gauge>,
     pub digests: Family<RoomLabel, Counter>,
     pub released: Family<RoomLabel, Counter>,
+    /// Bus messages refused by the bridge's own trust checks (a payload
+    /// speaking for another org, an edit of someone else's words, …).
+    pub refused: Family<ReasonLabel, Counter>,
+    /// Panics caught in a task that then went on (a bug met by some
+    /// input; the message is withheld or dropped, the task survives).
+    pub panics: Family<ReasonLabel, Counter>,
     pub delivery_seconds: Histogram,
     pub oldest_in_flight_seconds: Gauge,
     pub in_flight: Gauge,
@@ -87,6 +93,8 @@ impl Collector for InboxSlot {
         let Some(stats) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             return Ok(());
         };
+        // Names without the `varde_bridge_` prefix: the registry adds it
+        // to collectors' metrics too.
         let counter = |encoder: &mut DescriptorEncoder, name, help, v: u64| {
             let c = ConstCounter::new(v);
             let m = encoder.encode_descriptor(name, help, None, c.metric_type())?;
@@ -94,25 +102,25 @@ impl Collector for InboxSlot {
         };
         counter(
             &mut encoder,
-            "varde_bridge_bus_opened",
+            "bus_opened",
             "Envelopes received and opened",
             InboxStats::get(&stats.opened),
         )?;
         counter(
             &mut encoder,
-            "varde_bridge_bus_duplicates",
+            "bus_duplicates",
             "Envelopes dropped as replays of one already received",
             InboxStats::get(&stats.duplicates),
         )?;
         counter(
             &mut encoder,
-            "varde_bridge_bus_terminated",
+            "bus_terminated",
             "Envelopes that can never be opened, terminated on the broker",
             InboxStats::get(&stats.terminated),
         )?;
         let pending = ConstGauge::new(InboxStats::get(&stats.pending) as i64);
         let m = encoder.encode_descriptor(
-            "varde_bridge_bus_lag_messages",
+            "bus_lag_messages",
             "Messages waiting on the broker for this bridge's consumer",
             None,
             pending.metric_type(),
@@ -120,7 +128,7 @@ impl Collector for InboxSlot {
         pending.encode(m)?;
         let refused = stats.refused_by_reason();
         let mut m = encoder.encode_descriptor(
-            "varde_bridge_bus_refused",
+            "bus_refused",
             "Envelopes refused, by reason",
             None,
             prometheus_client::metrics::MetricType::Counter,
@@ -166,6 +174,18 @@ impl Metrics {
             "Withheld messages posted by `varde-bridge release`",
             released.clone(),
         );
+        let refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "refused",
+            "Bus messages refused by the bridge's trust checks, by reason",
+            refused.clone(),
+        );
+        let panics = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "panics",
+            "Panics caught in a bridge task, by task; the task went on",
+            panics.clone(),
+        );
         let delivery_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register(
             "delivery_seconds",
@@ -200,6 +220,8 @@ impl Metrics {
             parked,
             digests,
             released,
+            refused,
+            panics,
             delivery_seconds,
             oldest_in_flight_seconds,
             in_flight,
@@ -239,6 +261,22 @@ impl Metrics {
             .get_or_create(&RoomReason {
                 room: room.into(),
                 reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn panicked(&self, task: &str) {
+        self.panics
+            .get_or_create(&ReasonLabel {
+                reason: task.into(),
             })
             .inc();
     }
@@ -330,7 +368,11 @@ mod tests {
         assert!(
             text.contains("varde_bridge_withheld_total{room=\"soc\",reason=\"not_encrypted\"} 1")
         );
-        assert!(text.contains("varde_bridge_bus_lag_messages 0"));
+        assert!(
+            text.lines().any(|l| l == "varde_bridge_bus_lag_messages 0"),
+            "{text}"
+        );
+        assert!(!text.contains("varde_bridge_varde_bridge"), "{text}");
         assert!(m.health.check(1).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! | label | room requirement |
 //! |---|---|
 //! | CLEAR | none |
-//! | GREEN | every member belongs to a member org (community, or named in the audience) |
+//! | GREEN | every member belongs to the audience (a community org when it is the community) |
 //! | AMBER | encrypted; every member belongs to an audience org (or is a named person) |
 //! | AMBER+STRICT | encrypted; every member belongs to *one* audience org |
 //! | RED | `red = true`; encrypted; every member is a named recipient |
@@ -14,6 +14,12 @@
 //! "Members" are joined and invited users other than the bot: an invited
 //! user can join and read what follows at any moment. A user belongs to an
 //! org when the directory lists the user id or the user's homeserver.
+//!
+//! Above CLEAR the room must also be closed to strangers: a join rule
+//! that needs an invite (`invite`, `knock`, `private`; `public` and
+//! `restricted` let people in without one) and a history visibility other
+//! than `world_readable`. Otherwise the member list is only true until
+//! someone walks in, and the history is readable by anyone.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -28,19 +34,52 @@ pub struct RoomView {
     pub encrypted: bool,
     /// Joined and invited users, without the bot itself.
     pub members: Vec<String>,
+    /// Anyone may join without an invite (`public` or `restricted` join
+    /// rule).
+    pub open_to_join: bool,
+    /// Anyone may read the history without joining.
+    pub world_readable: bool,
 }
 
 /// Why a post is refused. Carries user ids and org ids, never content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
-    AboveCeiling { label: Tlp, ceiling: Tlp },
-    NotEncrypted { label: Tlp },
-    UnknownMember { user: String },
-    OutsideCommunity { user: String, org: OrgId },
-    OutsideAudience { user: String, org: OrgId },
-    SeveralOrgs { orgs: Vec<OrgId> },
+    AboveCeiling {
+        label: Tlp,
+        ceiling: Tlp,
+    },
+    NotEncrypted {
+        label: Tlp,
+    },
+    UnknownMember {
+        user: String,
+    },
+    OutsideCommunity {
+        user: String,
+        org: OrgId,
+    },
+    OutsideAudience {
+        user: String,
+        org: OrgId,
+    },
+    SeveralOrgs {
+        orgs: Vec<OrgId>,
+    },
     RedNotAllowed,
-    NotNamedRecipient { user: String },
+    NotNamedRecipient {
+        user: String,
+    },
+    OpenToJoin {
+        label: Tlp,
+    },
+    WorldReadable {
+        label: Tlp,
+    },
+    /// Not a rule of the table: the homeserver refused the event itself
+    /// for good (too large, malformed, forbidden).
+    RefusedByHomeserver {
+        status: u16,
+    },
 }
 
 impl Violation {
@@ -55,10 +94,13 @@ impl Violation {
             Violation::SeveralOrgs { .. } => "several_orgs",
             Violation::RedNotAllowed => "red_not_allowed",
             Violation::NotNamedRecipient { .. } => "not_named_recipient",
+            Violation::OpenToJoin { .. } => "open_to_join",
+            Violation::WorldReadable { .. } => "world_readable",
+            Violation::RefusedByHomeserver { .. } => "refused_by_homeserver",
         }
     }
 
-    pub const REASONS: [&'static str; 8] = [
+    pub const REASONS: [&'static str; 11] = [
         "above_ceiling",
         "not_encrypted",
         "unknown_member",
@@ -67,6 +109,9 @@ impl Violation {
         "several_orgs",
         "red_not_allowed",
         "not_named_recipient",
+        "open_to_join",
+        "world_readable",
+        "refused_by_homeserver",
     ];
 }
 
@@ -104,6 +149,17 @@ impl fmt::Display for Violation {
             Violation::NotNamedRecipient { user } => {
                 write!(f, "{user} is not a named recipient of this TLP:RED message")
             }
+            Violation::OpenToJoin { label } => write!(
+                f,
+                "{label} needs a room that only invited users can join (its join rule lets anyone in)"
+            ),
+            Violation::WorldReadable { label } => write!(
+                f,
+                "{label} needs a room whose history is not world-readable"
+            ),
+            Violation::RefusedByHomeserver { status } => {
+                write!(f, "the homeserver refused the post (HTTP {status})")
+            }
         }
     }
 }
@@ -138,6 +194,7 @@ pub fn check(
     if label == Tlp::Clear {
         return Ok(());
     }
+    closed_to_strangers(view, label)?;
     if label >= Tlp::Amber && !view.encrypted {
         return Err(Violation::NotEncrypted { label });
     }
@@ -157,11 +214,20 @@ pub fn check(
         let idx = dir.org_index(org.id.as_str());
         let in_audience = idx.is_some_and(|i| members.has_org(i));
         match label {
+            // The audience, not just the community: GREEN to a group is
+            // for that group's members.
             Tlp::Green => {
-                if !org.kind.in_community() && !in_audience && !named.contains(user.as_str()) {
-                    return Err(Violation::OutsideCommunity {
-                        user: user.clone(),
-                        org: org.id.clone(),
+                if !in_audience && !named.contains(user.as_str()) {
+                    return Err(if audience.community {
+                        Violation::OutsideCommunity {
+                            user: user.clone(),
+                            org: org.id.clone(),
+                        }
+                    } else {
+                        Violation::OutsideAudience {
+                            user: user.clone(),
+                            org: org.id.clone(),
+                        }
                     });
                 }
             }
@@ -193,6 +259,17 @@ pub fn check(
     Ok(())
 }
 
+/// Above CLEAR: nobody gets in, or reads the history, without an invite.
+fn closed_to_strangers(view: &RoomView, label: Tlp) -> Result<(), Violation> {
+    if view.open_to_join {
+        return Err(Violation::OpenToJoin { label });
+    }
+    if view.world_readable {
+        return Err(Violation::WorldReadable { label });
+    }
+    Ok(())
+}
+
 /// Matrix users of the person keys named in the audience.
 fn named_users<'d>(dir: &'d VerifiedDirectory, audience: &Audience) -> BTreeSet<&'d str> {
     audience
@@ -215,6 +292,7 @@ pub fn room_supports(
     if label == Tlp::Clear {
         return Ok(());
     }
+    closed_to_strangers(view, label)?;
     if label == Tlp::Red {
         if !red {
             return Err(Violation::RedNotAllowed);
@@ -311,6 +389,7 @@ mod tests {
         RoomView {
             encrypted,
             members: members.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
         }
     }
 
@@ -470,6 +549,61 @@ mod tests {
                 .unwrap_err()
                 .reason(),
             "not_encrypted"
+        );
+    }
+
+    #[test]
+    fn rooms_open_to_strangers_carry_clear_only() {
+        let w = world();
+        let d = &w.dir;
+        let community = Audience::community();
+        let public = RoomView {
+            open_to_join: true,
+            ..view(true, &["@kari:hs"])
+        };
+        let readable = RoomView {
+            world_readable: true,
+            ..view(true, &["@kari:hs"])
+        };
+        assert!(check(d, AMBER_ROOM, &public, Tlp::Clear, &community).is_ok());
+        assert_eq!(
+            check(d, AMBER_ROOM, &public, Tlp::Green, &community),
+            Err(Violation::OpenToJoin { label: Tlp::Green })
+        );
+        assert_eq!(
+            check(d, AMBER_ROOM, &readable, Tlp::Green, &community),
+            Err(Violation::WorldReadable { label: Tlp::Green })
+        );
+        assert_eq!(highest_supported(d, &public, false), Tlp::Clear);
+    }
+
+    #[test]
+    fn green_to_a_group_is_for_the_group() {
+        let w = world();
+        let d = &w.dir;
+        let health = Audience::groups([varde_schemas::GroupId::new("health").unwrap()]);
+        // gjovik is a community member but not in `health`.
+        assert_eq!(
+            check(
+                d,
+                AMBER_ROOM,
+                &view(false, &["@kari:hs"]),
+                Tlp::Green,
+                &health
+            )
+            .unwrap_err()
+            .reason(),
+            "outside_audience"
+        );
+        assert!(
+            check(
+                d,
+                AMBER_ROOM,
+                &view(false, &["@a:lillehammer.hs"]),
+                Tlp::Green,
+                &health
+            )
+            .is_ok()
         );
     }
 

@@ -1,7 +1,8 @@
 //! Sealing and publishing as the bridge: what members share, acks,
 //! sightings and incidents leave the bridge signed by its key, encrypted
-//! for their audience, and are published with the envelope id as
-//! `Nats-Msg-Id` (a retry is dropped by the broker's duplicate window).
+//! for their audience, and are published with the sender org and the
+//! envelope id as `Nats-Msg-Id` (a retry is dropped by the broker's
+//! duplicate window).
 
 use std::sync::Arc;
 
@@ -48,7 +49,14 @@ impl Publisher {
             draft = draft.id(id);
         }
         let sealed = seal::seal(&self.identity, &self.directory.current(), draft)?;
-        transport::publish(&self.js, &sealed).await?;
+        if id.is_some() {
+            // A fixed id is derived with the store's secret, so nobody else
+            // can hold it: a duplicate is our own earlier publish (a crash
+            // before it was recorded, a repeated ✅), already stored.
+            transport::republish(&self.js, &sealed).await?;
+        } else {
+            transport::publish(&self.js, &sealed).await?;
+        }
         let stored = StoredEnvelope {
             envelope_id: sealed.header.id,
             subject: sealed.subjects().first().cloned().unwrap_or_default(),
@@ -63,14 +71,4 @@ impl Publisher {
         );
         Ok((sealed.header, stored))
     }
-}
-
-/// A UUID derived from `parts` (version 8), for ids that must come out the
-/// same when the same thing is done twice (a Matrix event seen again after
-/// a restart, a second ✅ on the same alert).
-pub fn derived_id(parts: &[&str]) -> Uuid {
-    let d = crate::digest::of(parts);
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    uuid::Builder::from_custom_bytes(b).into_uuid()
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use jiff::Timestamp;
 use matrix_sdk::Room;
 use matrix_sdk::ruma::OwnedRoomId;
@@ -221,6 +222,18 @@ impl Relay {
                 .health
                 .last_bus_ms
                 .store(crate::store::now_ms(), Ordering::Relaxed);
+            // Who said it is the verified sender; a payload that speaks
+            // for another org is refused here, before any room sees it.
+            if let Err(why) =
+                crate::author::check(&this.ctx.directory.current(), &msg.header, &msg.payload)
+            {
+                tracing::warn!(envelope = %msg.header.id, sender = %msg.header.sender.org, %why, "message refused: it claims another organisation's author");
+                this.ctx.metrics.refused(why.reason());
+                if let Err(e) = d.term().await {
+                    tracing::warn!(error = %e, "cannot terminate a refused message");
+                }
+                continue;
+            }
             let values = crate::ioc::values_of(&msg.payload);
             if !values.is_empty()
                 && let Err(e) = this.ctx.store.index_values(&msg.envelope, &values)
@@ -455,7 +468,7 @@ impl Worker {
             tokio::select! {
                 task = self.rx.recv() => match task {
                     None => return,
-                    Some(Task::Deliver(job)) => self.deliver_job(job).await,
+                    Some(Task::Deliver(job)) => self.deliver_guarded(job).await,
                     Some(Task::Release(r)) => self.release(r).await,
                 },
                 _ = sleep_until(due), if due.is_some() => self.flush_digest_now().await,
@@ -487,6 +500,30 @@ impl Worker {
         }
     }
 
+    /// `deliver_job`, with a panic (a bug some input ran into) caught: the
+    /// message is recorded as withheld for this room and the worker goes
+    /// on with the next one instead of dying with the room's queue.
+    async fn deliver_guarded(&mut self, job: Arc<Job>) {
+        let caught = std::panic::AssertUnwindSafe(self.deliver_job(job.clone()))
+            .catch_unwind()
+            .await;
+        if caught.is_err() {
+            tracing::error!(room = %self.cfg.name, envelope = %job.msg.header.id, kind = %job.msg.header.kind, "panic while delivering a message; withheld from this room, the room goes on");
+            self.ctx.metrics.panicked("room_worker");
+            let v = Violation::RefusedByHomeserver { status: 0 };
+            let _ = self.ctx.store.withhold(&Withheld {
+                reason: "panic".into(),
+                detail: "the bridge panicked while delivering it".into(),
+                ..self.withheld_row(&job.msg, &v)
+            });
+            let _ = self
+                .ctx
+                .store
+                .mark_done(job.msg.header.id, self.rid(), None);
+            self.done(&job, &Outcome::Withheld);
+        }
+    }
+
     async fn deliver_job(&mut self, job: Arc<Job>) {
         let mut attempt = 0u32;
         loop {
@@ -494,6 +531,11 @@ impl Worker {
                 Ok(outcome) => {
                     self.failing_since = None;
                     tracing::debug!(room = %self.cfg.name, envelope = %job.msg.header.id, ?outcome, "delivered");
+                    self.done(&job, &outcome);
+                    return;
+                }
+                Err(e) if e.is_final(attempt + 1) => {
+                    let outcome = self.refused_for_good(&job.msg, &e).await;
                     self.done(&job, &outcome);
                     return;
                 }
@@ -565,9 +607,23 @@ impl Worker {
         };
         let mut attempt = 0u32;
         loop {
+            // A message can expire while its room is down; it is not
+            // posted late.
+            if let Some(at) = msg.header.expires
+                && at <= Timestamp::now()
+            {
+                tracing::warn!(room = %self.cfg.name, envelope = %msg.header.id, expired = %at, "parked message expired before its room worked again; dropped");
+                let _ = self.ctx.store.unpark(parked.seq);
+                return;
+            }
             match self.deliver(&msg).await {
                 Ok(_) => {
                     self.failing_since = None;
+                    let _ = self.ctx.store.unpark(parked.seq);
+                    return;
+                }
+                Err(e) if e.is_final(attempt + 1) => {
+                    self.refused_for_good(&msg, &e).await;
                     let _ = self.ctx.store.unpark(parked.seq);
                     return;
                 }
@@ -644,7 +700,9 @@ impl Worker {
         let view = self
             .ctx
             .bot
-            .view(&room, msg.header.label >= Tlp::Amber)
+            // GREEN too: a stale member list could admit someone outside
+            // the message's audience.
+            .view(&room, msg.header.label >= Tlp::Green)
             .await?;
         if let Err(v) = policy::check(
             &dir,
@@ -683,15 +741,34 @@ impl Worker {
             || self.ctx.store.open_digest(self.rid())?.is_some())
     }
 
-    async fn withhold(
-        &self,
-        room: &Room,
-        msg: &Message,
-        v: &Violation,
-    ) -> Result<Outcome, SendError> {
-        let id = msg.header.id;
-        self.ctx.store.withhold(&Withheld {
-            envelope_id: id,
+    /// The homeserver will never take this message into this room: it is
+    /// withheld (recorded, counted, a notice posted once if the room takes
+    /// that) and the room moves on to the next message.
+    async fn refused_for_good(&self, msg: &Message, e: &SendError) -> Outcome {
+        let status = match e {
+            SendError::Refused { status, .. } => *status,
+            _ => 0,
+        };
+        let v = Violation::RefusedByHomeserver { status };
+        tracing::warn!(room = %self.cfg.name, envelope = %msg.header.id, kind = %msg.header.kind, error = %e, "the homeserver refused the post for good; withheld, and the room goes on");
+        let notice = match self.ctx.bot.joined_room(&self.room_id).await {
+            Ok(room) => self.withhold(&room, msg, &v).await,
+            Err(e) => Err(e),
+        };
+        if let Err(ne) = notice {
+            // Not even the notice goes in: record it as withheld anyway so
+            // `varde-bridge withheld` shows it, and never try again.
+            tracing::warn!(room = %self.cfg.name, envelope = %msg.header.id, error = %ne, "withheld notice not posted either");
+            self.ctx.metrics.withheld(&self.cfg.name, v.reason());
+            let _ = self.ctx.store.withhold(&self.withheld_row(msg, &v));
+            let _ = self.ctx.store.mark_done(msg.header.id, self.rid(), None);
+        }
+        Outcome::Withheld
+    }
+
+    fn withheld_row(&self, msg: &Message, v: &Violation) -> Withheld {
+        Withheld {
+            envelope_id: msg.header.id,
             room_id: self.rid().to_string(),
             reason: v.reason().to_string(),
             detail: v.to_string(),
@@ -700,7 +777,17 @@ impl Worker {
             at_ms: now_ms(),
             status: "withheld".into(),
             envelope: msg.envelope.clone(),
-        })?;
+        }
+    }
+
+    async fn withhold(
+        &self,
+        room: &Room,
+        msg: &Message,
+        v: &Violation,
+    ) -> Result<Outcome, SendError> {
+        let id = msg.header.id;
+        self.ctx.store.withhold(&self.withheld_row(msg, v))?;
         let notice = render::withheld(
             self.lang(),
             msg.header.label,
@@ -766,7 +853,7 @@ impl Worker {
                     .send_file(
                         room,
                         &file.name,
-                        &mime::TEXT_CSV,
+                        &file.mime.parse().unwrap_or(mime::TEXT_PLAIN),
                         file.data.clone(),
                         &txn_id(key, self.rid(), &fpart),
                     )
@@ -787,16 +874,24 @@ impl Worker {
             .org(msg.header.sender.org.as_str())
             .map(|o| o.name.clone())
             .unwrap_or_else(|| msg.header.sender.org.to_string());
+        // `@room` wakes everyone: only the CSIRT may ask for it.
+        let from_csirt = msg.header.sender.org == dir.doc.csirt
+            || dir
+                .org(msg.header.sender.org.as_str())
+                .is_some_and(|o| o.kind == varde_schemas::directory::OrgKind::Csirt);
         let style = Style {
             lang: self.lang(),
             sender_name: &sender_name,
-            urgent_alerts: self.cfg.urgent_alerts,
+            urgent_alerts: self.cfg.urgent_alerts && from_csirt,
         };
         let id = msg.header.id;
         let key = id.to_string();
         if let Payload::Chat(c) = &msg.payload {
-            crate::share::post(&self.ctx.bot, &self.ctx.store, dir, room, msg, c).await?;
-            self.ctx.metrics.posted(&self.cfg.name, "chat");
+            if crate::share::post(&self.ctx.bot, &self.ctx.store, dir, room, msg, c).await? {
+                self.ctx.metrics.posted(&self.cfg.name, "chat");
+            } else {
+                self.ctx.metrics.refused("not_own_words");
+            }
             return Ok(());
         }
         let rendered = render::message(&style, &msg.header, &msg.payload);
@@ -829,7 +924,11 @@ impl Worker {
                 .posted(&self.cfg.name, msg.header.kind.as_str());
             return Ok(());
         };
-        match self.ctx.store.advisory(self.rid(), &a.advisory_id)? {
+        match self
+            .ctx
+            .store
+            .advisory(self.rid(), msg.header.sender.org.as_str(), &a.advisory_id)?
+        {
             Some((_, rev)) if a.revision <= rev => {
                 tracing::info!(room = %self.cfg.name, envelope = %id, revision = a.revision, "older advisory revision than the one in the room; not posted");
                 self.ctx.store.mark_done(id, self.rid(), None)?;
@@ -866,9 +965,13 @@ impl Worker {
                         .store
                         .record(&key, self.rid(), "thread", Some(&e))?;
                 }
-                self.ctx
-                    .store
-                    .set_advisory(self.rid(), &a.advisory_id, &first, a.revision)?;
+                self.ctx.store.set_advisory(
+                    self.rid(),
+                    msg.header.sender.org.as_str(),
+                    &a.advisory_id,
+                    &first,
+                    a.revision,
+                )?;
                 self.ctx.store.mark_done(id, self.rid(), Some(&edit))?;
                 self.ctx.metrics.posted(&self.cfg.name, "advisory_revision");
             }
@@ -877,9 +980,13 @@ impl Worker {
                 self.ctx
                     .store
                     .record_event(self.rid(), &event, &msg.header, false)?;
-                self.ctx
-                    .store
-                    .set_advisory(self.rid(), &a.advisory_id, &event, a.revision)?;
+                self.ctx.store.set_advisory(
+                    self.rid(),
+                    msg.header.sender.org.as_str(),
+                    &a.advisory_id,
+                    &event,
+                    a.revision,
+                )?;
                 self.ctx.store.mark_done(id, self.rid(), Some(&event))?;
                 self.ctx.metrics.posted(&self.cfg.name, "advisory");
             }

@@ -22,7 +22,6 @@ use varde_schemas::{Audience, Header, Tlp};
 
 use crate::config::Share;
 use crate::matrix::{Bot, SendError, txn_id};
-use crate::publish::derived_id;
 use crate::relay::Message;
 use crate::render::{badge, escape, safe_subset};
 use crate::store::Store;
@@ -82,7 +81,7 @@ pub fn outgoing(
     ev: &RoomEvent,
     author: Person,
 ) -> Result<Result<Outgoing, NotShared>, crate::store::StoreError> {
-    let id = derived_id(&["chat", &ev.room_id, &ev.event_id]);
+    let id = store.derived_id(&["chat", &ev.room_id, &ev.event_id]);
     let mut chat = Chat {
         conversation: target.conversation.clone(),
         action: ChatAction::Message,
@@ -114,7 +113,9 @@ pub fn outgoing(
             }
             if let Some(orig) = replaces {
                 match store.event(&ev.room_id, orig)? {
-                    Some(row) if row.origin => {
+                    // Only the member who wrote it edits it (Matrix does not
+                    // stop another user from sending an `m.replace`).
+                    Some(row) if row.origin && row.author.as_deref() == Some(&ev.sender) => {
                         chat.action = ChatAction::Edit;
                         chat.target = Some(row.envelope_id);
                         // An edit keeps the original's label and audience.
@@ -128,7 +129,11 @@ pub fn outgoing(
             }
         }
         crate::timeline::What::Redaction { redacts } => match store.event(&ev.room_id, redacts)? {
-            Some(row) if row.origin && row.kind == "chat" => {
+            Some(row)
+                if row.origin
+                    && row.kind == "chat"
+                    && row.author.as_deref() == Some(&ev.sender) =>
+            {
                 chat.action = ChatAction::Redact;
                 chat.target = Some(row.envelope_id);
                 replied = Some(row);
@@ -156,31 +161,19 @@ pub fn attachment(name: &str, mime: &str, data: &[u8]) -> Attachment {
     }
 }
 
-/// "Kari Nordmann (Gjøvik kommune)".
-pub fn attribution(dir: &VerifiedDirectory, p: &Person) -> String {
-    let who = p
-        .display_name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| p.matrix_user.clone())
-        .unwrap_or_else(|| "?".into());
-    match &p.org {
-        Some(org) => {
-            let name = dir
-                .org(org.as_str())
-                .map(|o| o.name.clone())
-                .unwrap_or_else(|| org.to_string());
-            format!("{who} ({name})")
-        }
-        None => who,
-    }
-}
-
 fn content(label: Tlp, who: &str, chat: &Chat) -> Value {
-    let body = format!("{label} {who}: {}", chat.text);
-    let shown = match &chat.html {
-        Some(h) => safe_subset(h),
-        None => escape(&chat.text).replace('\n', "<br/>"),
+    // Another org's bridge may send more than Matrix takes in one event
+    // (its own `max_text_bytes` is not ours to trust): cut, and say so.
+    let (text, html) = if crate::render::too_long(&chat.text) {
+        let cut = crate::render::cut_at(&chat.text, crate::render::MAX_TEXT - 512);
+        (format!("{cut}… (shortened)"), None)
+    } else {
+        (chat.text.clone(), chat.html.as_deref().map(safe_subset))
+    };
+    let body = format!("{label} {who}: {text}");
+    let shown = match html.filter(|h| !crate::render::too_long(h)) {
+        Some(h) => h,
+        None => escape(&text).replace('\n', "<br/>"),
     };
     let html = format!("{} <b>{}</b>: {shown}", badge(label), escape(who));
     json!({
@@ -194,6 +187,8 @@ fn content(label: Tlp, who: &str, chat: &Chat) -> Value {
 
 /// Posts a chat envelope into `room` (the policy check was done by the
 /// caller). Idempotent through the store and derived transaction ids.
+/// `Ok(false)`: refused, an edit or redaction of someone else's words
+/// (logged, and done for this room).
 pub async fn post(
     bot: &Bot,
     store: &Store,
@@ -201,17 +196,26 @@ pub async fn post(
     room: &Room,
     msg: &Message,
     chat: &Chat,
-) -> Result<(), SendError> {
+) -> Result<bool, SendError> {
     let rid = room.room_id().as_str().to_string();
     let id = msg.header.id;
     let key = id.to_string();
-    let who = attribution(dir, &chat.author);
+    let who = crate::author::attribution(dir, &msg.header.sender.org, &chat.author);
     let target_event = |t: Option<Uuid>| -> Result<Option<String>, SendError> {
         Ok(match t {
             Some(t) => store.event_of(t, &rid)?.map(|r| r.event_id),
             None => None,
         })
     };
+    if matches!(chat.action, ChatAction::Edit | ChatAction::Redact)
+        && let Some(t) = chat.target
+        && let Some(row) = store.event_of(t, &rid)?
+        && let Err(why) = own_words(&msg.header, chat, &row)
+    {
+        tracing::warn!(room = %rid, envelope = %id, sender = %msg.header.sender.org, target = %t, %why, "edit or redaction of another author's message refused");
+        store.mark_done(id, &rid, None)?;
+        return Ok(false);
+    }
     match chat.action {
         ChatAction::Redact => {
             if let Some(ev) = target_event(chat.target)?
@@ -249,7 +253,13 @@ pub async fn post(
             }
             let sent = bot.send(room, c, &txn_id(&key, &rid, "post")).await?;
             store.record(&key, &rid, "post", Some(&sent))?;
-            store.record_event(&rid, &sent, &msg.header, false)?;
+            store.record_event_by(
+                &rid,
+                &sent,
+                &msg.header,
+                false,
+                chat.author.matrix_user.as_deref(),
+            )?;
             if let Some(a) = &chat.attachment
                 && store.part(&key, &rid, "file")?.is_none()
             {
@@ -274,7 +284,42 @@ pub async fn post(
             store.mark_done(id, &rid, Some(&sent))?;
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Why an edit or redaction may not touch a message.
+#[derive(Debug, thiserror::Error)]
+pub enum NotOwnWords {
+    #[error("it targets a message of `{owner}`, not of the sender `{sender}`")]
+    OtherOrg { owner: String, sender: String },
+    #[error("it targets another member's message")]
+    OtherUser,
+    #[error("it targets a message that is not a chat message")]
+    NotChat,
+}
+
+/// Whether `chat` (an edit or redaction) may change the message of `row`:
+/// only the sender org that wrote it, and for members' words only the
+/// same Matrix user. Advisories, alerts and the rest are never changed by
+/// chat; advisories change through revisions of their own sender.
+pub fn own_words(
+    header: &Header,
+    chat: &Chat,
+    row: &crate::ledger::EventRow,
+) -> Result<(), NotOwnWords> {
+    if row.sender_org != header.sender.org.as_str() {
+        return Err(NotOwnWords::OtherOrg {
+            owner: row.sender_org.clone(),
+            sender: header.sender.org.to_string(),
+        });
+    }
+    if row.kind != "chat" {
+        return Err(NotOwnWords::NotChat);
+    }
+    match (&row.author, &chat.author.matrix_user) {
+        (Some(a), Some(b)) if a == b => Ok(()),
+        _ => Err(NotOwnWords::OtherUser),
+    }
 }
 
 /// Whether a chat envelope would come back to the room it came from (the

@@ -185,6 +185,50 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// Columns added after the first release, for stores made before them.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_author = conn
+        .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'author'")?
+        .exists([])?;
+    if !has_author {
+        // The Matrix user whose words an event carries (chat only): only
+        // that user may edit or redact them.
+        conn.execute_batch("ALTER TABLE events ADD COLUMN author TEXT")?;
+    }
+    Ok(())
+}
+
+/// The store's digest key, made on first use. A store that had an index of
+/// unkeyed digests drops it: those digests can be reversed, and the keyed
+/// ones would never match them.
+fn load_secret(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
+    let stored: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(hex_key) = stored
+        && let Ok(bytes) = hex::decode(hex_key.trim())
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
+    }
+    let mut key = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut key);
+    conn.execute_batch("DELETE FROM seen_values")?;
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('secret', ?1)",
+        params![hex::encode(key)],
+    )?;
+    Ok(key)
+}
+
+/// The `advisories` table's key: the sender org and its advisory id (org
+/// ids are slugs, so `/` cannot occur in them).
+fn advisory_key(sender: &str, advisory_id: &str) -> String {
+    format!("{sender}/{advisory_id}")
+}
+
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -193,6 +237,9 @@ pub fn now_ms() -> i64 {
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Key of the store's keyed digests (derived envelope ids, the `ioc`
+    /// index): random, made on first open, never leaves the store.
+    secret: [u8; 32],
 }
 
 impl std::fmt::Debug for Store {
@@ -237,10 +284,29 @@ impl Store {
             .map_err(|e| err("setting the busy timeout", e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| err("creating tables", e))?;
+        migrate(&conn).map_err(|e| err("upgrading tables", e))?;
+        let secret = load_secret(&conn).map_err(|e| err("reading the store's secret", e))?;
         Ok(Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            secret,
         })
+    }
+
+    /// A keyed digest of `parts` (see `digest::keyed`).
+    pub fn digest(&self, parts: &[&str]) -> [u8; 32] {
+        crate::digest::keyed(&self.secret, parts)
+    }
+
+    /// A UUID derived from `parts` and the store's secret, for ids that
+    /// must come out the same when the same thing is done twice (a Matrix
+    /// event seen again after a restart, a second ✅ on the same alert) but
+    /// that no one else can compute ahead of us.
+    pub fn derived_id(&self, parts: &[&str]) -> Uuid {
+        let d = self.digest(parts);
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        uuid::Builder::from_custom_bytes(b).into_uuid()
     }
 
     pub fn path(&self) -> &Path {
@@ -326,11 +392,21 @@ impl Store {
         })
     }
 
-    pub fn advisory(&self, room: &str, advisory_id: &str) -> Result<Option<(String, u32)>> {
+    /// The first post and latest revision of `sender`'s advisory in `room`.
+    /// Advisory ids are the sender's own names: the same id from another
+    /// org is another advisory, never a revision of this one (else any
+    /// member could edit, or with a huge revision suppress, the CSIRT's).
+    pub fn advisory(
+        &self,
+        room: &str,
+        sender: &str,
+        advisory_id: &str,
+    ) -> Result<Option<(String, u32)>> {
+        let key = advisory_key(sender, advisory_id);
         self.with("reading an advisory", |c| {
             c.query_row(
                 "SELECT first_event_id, revision FROM advisories WHERE room_id = ?1 AND advisory_id = ?2",
-                params![room, advisory_id],
+                params![room, key],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
             )
             .optional()
@@ -341,10 +417,12 @@ impl Store {
     pub fn set_advisory(
         &self,
         room: &str,
+        sender: &str,
         advisory_id: &str,
         first_event: &str,
         revision: u32,
     ) -> Result<()> {
+        let advisory_id = advisory_key(sender, advisory_id);
         self.with("recording an advisory", |c| {
             c.execute(
                 "INSERT INTO advisories (room_id, advisory_id, first_event_id, revision) VALUES (?1, ?2, ?3, ?4)
@@ -676,15 +754,24 @@ mod tests {
             s.record(&e.envelope_id.to_string(), "!r", "post", Some("$1"))
                 .unwrap();
             s.mark_done(e.envelope_id, "!r", Some("$1")).unwrap();
-            s.set_advisory("!r", "A-1", "$1", 1).unwrap();
-            s.set_advisory("!r", "A-1", "$ignored", 3).unwrap();
+            s.set_advisory("!r", "kcsirt", "A-1", "$1", 1).unwrap();
+            s.set_advisory("!r", "kcsirt", "A-1", "$ignored", 3)
+                .unwrap();
             s.park("!q", &e).unwrap();
             s.park("!q", &e).unwrap();
         }
         let s = Store::open(&path).unwrap();
         assert!(s.is_done(e.envelope_id, "!r").unwrap());
         assert!(!s.is_done(e.envelope_id, "!other").unwrap());
-        assert_eq!(s.advisory("!r", "A-1").unwrap(), Some(("$1".into(), 3)));
+        assert_eq!(
+            s.advisory("!r", "kcsirt", "A-1").unwrap(),
+            Some(("$1".into(), 3))
+        );
+        // Another sender's advisory of the same id is another advisory.
+        assert_eq!(s.advisory("!r", "gjovik", "A-1").unwrap(), None);
+        // The digest key survives a restart: derived ids stay the same.
+        let again = Store::open(&path).unwrap();
+        assert_eq!(s.derived_id(&["ack", "x"]), again.derived_id(&["ack", "x"]));
         assert_eq!(s.parked_count("!q").unwrap(), 1);
         let p = s.oldest_parked("!q").unwrap().unwrap();
         assert_eq!(p.envelope.bytes, vec![1; 10]);

@@ -79,7 +79,9 @@ async fn bridge_commands_acks_and_incidents_matrix() -> Result<()> {
     let lobby = p.room("kari", &["stranger"], false).await?;
     let mixed = p.room("kari", &["eve"], true).await?;
     let amber = p.room("kari", &["ola"], true).await?;
-    let report = p.room("kari", &[], false).await?;
+    // The report room carries AMBER incident summaries: encrypted, as the
+    // room check asks of every post.
+    let report = p.room("kari", &[], true).await?;
     let lars_room = p.room("lars", &[], false).await?;
     let cfg_a = p.config(
         &p.a,
@@ -333,8 +335,19 @@ async fn bridge_commands_acks_and_incidents_matrix() -> Result<()> {
             "{s}"
         );
     }
-    let s = answer(&kari, &report, &bot_a, "Incident closed").await?;
-    assert!(body(&s["content"]).contains("Notes: 1"));
+    let s = read(&kari_r, &report, "Incident closed").await?;
+    assert!(s.contains("Notes: 1"), "{s}");
+    // Room names are not end-to-end encrypted: the title stays out.
+    for (u, room) in [(&kari, &room_a), (&lars, &room_b)] {
+        let name = u.get_state(room, "m.room.name", "").await?;
+        let name = name["name"].as_str().unwrap_or_default();
+        assert!(
+            name.starts_with("Incident ")
+                && name.ends_with("(TLP:AMBER)")
+                && !name.contains(&title),
+            "{name}"
+        );
+    }
     for (u, room) in [(&kari, &room_a), (&lars, &room_b)] {
         let pl = eventually("the room locked", WAIT, || async {
             let pl = u.get_state(room, "m.room.power_levels", "").await?;

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::FutureExt as _;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::seal::Opener;
@@ -70,6 +71,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     bot.handle_invites(Arc::new(InvitePolicy {
         allowed: checked.matrix.allowed_inviters.clone(),
         directory: directory.clone(),
+        own_org: identity.org.clone(),
     }));
     // Members' events, from the first sync on (events missed while the
     // bridge was down included); handled once the rooms are resolved.
@@ -124,13 +126,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     if !loaded.value.consumer.create {
         icfg = icfg.bind_only();
     }
-    let inbox = Inbox::open(
-        &js,
-        &icfg,
-        Arc::new(Opener::new(identity.clone())),
-        directory.clone(),
-    )
-    .await?;
+    // Replay memory survives restarts, next to the bridge's store.
+    let replay = checked.store.with_file_name("replay.bin");
+    let opener = Opener::persistent(identity.clone(), &replay)
+        .with_context(|| format!("replay memory {}", replay.display()))?;
+    let inbox = Inbox::open(&js, &icfg, Arc::new(opener), directory.clone()).await?;
     metrics.watch_inbox(inbox.stats());
     tracing::info!(
         org = %identity.org,
@@ -199,7 +199,16 @@ async fn side_bus_loop(
     while let Some(job) = rx.recv().await {
         let mut attempt = 0;
         loop {
-            match side.on_bus(&job.msg).await {
+            let handled = std::panic::AssertUnwindSafe(side.on_bus(&job.msg))
+                .catch_unwind()
+                .await;
+            let Ok(handled) = handled else {
+                tracing::error!(envelope = %job.msg.header.id, kind = %job.msg.header.kind, "panic while handling an incident message; terminated, the loop goes on");
+                side.metrics.panicked("incident");
+                let _ = job.delivery.term().await;
+                break;
+            };
+            match handled {
                 Ok(()) => {
                     if let Err(e) = job.delivery.ack().await {
                         tracing::warn!(envelope = %job.msg.header.id, error = %e, "cannot ack");

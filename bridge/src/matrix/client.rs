@@ -21,6 +21,7 @@ use matrix_sdk::ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
 use matrix_sdk_crypto::CollectStrategy;
 use varde_bus::directory::DirectoryHandle;
+use varde_schemas::OrgId;
 
 use crate::config;
 
@@ -333,7 +334,7 @@ impl Bot {
                     let inviter = ev.sender.to_string();
                     let room_id = room.room_id().to_owned();
                     if !policy.allows(&inviter) {
-                        tracing::warn!(%room_id, %inviter, "invitation declined: the inviter is not in the directory or matrix.allowed_inviters");
+                        tracing::warn!(%room_id, %inviter, "invitation declined: the inviter is neither a user of this bridge's organisation nor in matrix.allowed_inviters");
                         if let Err(e) = room.leave().await {
                             tracing::debug!(%room_id, error = %e, "cannot decline the invitation");
                         }
@@ -419,10 +420,13 @@ impl Bot {
     }
 }
 
-/// Who may invite the bot.
+/// Who may invite the bot: users of the bridge's own org, and
+/// `matrix.allowed_inviters`. A member of another org cannot pull this
+/// org's bot into its rooms (where it would relay, and sign, for them).
 pub struct InvitePolicy {
     pub allowed: Vec<String>,
     pub directory: DirectoryHandle,
+    pub own_org: OrgId,
 }
 
 impl InvitePolicy {
@@ -435,6 +439,6 @@ impl InvitePolicy {
                 .directory
                 .current()
                 .org_of_matrix_user(inviter)
-                .is_some()
+                .is_some_and(|o| o.id == self.own_org)
     }
 }

@@ -45,9 +45,17 @@ pub fn classify(e: &matrix_sdk::Error) -> SendError {
             .error_kind()
             .map(|k| k.errcode().to_string())
             .unwrap_or_default();
-        return SendError::Refused(format!("HTTP {status} {code}"));
+        return SendError::Refused { status, code };
     }
     match e {
+        // matrix-sdk checks the server's upload limit itself: the same
+        // final answer as the server's own 413.
+        matrix_sdk::Error::Media(matrix_sdk::media::MediaError::MediaTooLargeToUpload {
+            ..
+        }) => SendError::Refused {
+            status: 413,
+            code: "M_TOO_LARGE".into(),
+        },
         matrix_sdk::Error::Http(h) => match h.as_ref() {
             matrix_sdk::HttpError::Reqwest(r) => SendError::Network(r.to_string()),
             other => SendError::Other(other.to_string()),

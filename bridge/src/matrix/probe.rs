@@ -220,10 +220,45 @@ impl Probe {
             Err(ProbeError::Status { status: 404, .. }) => false,
             Err(e) => return Err(e),
         };
+        let join_rule = self
+            .state_field(room_id, "m.room.join_rules", "join_rule")
+            .await?;
+        let history = self
+            .state_field(room_id, "m.room.history_visibility", "history_visibility")
+            .await?;
         Ok(RoomView {
             encrypted,
             members: list,
+            open_to_join: matches!(
+                join_rule.as_deref(),
+                Some("public" | "restricted" | "knock_restricted")
+            ),
+            world_readable: history.as_deref() == Some("world_readable"),
         })
+    }
+
+    /// One string field of a room state event; `None` when the room has no
+    /// such event (the spec's default applies).
+    async fn state_field(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        field: &str,
+    ) -> Result<Option<String>, ProbeError> {
+        let room = urlencoding::encode(room_id);
+        match self
+            .call(
+                reqwest::Method::GET,
+                &format!("{event_type} of {room_id}"),
+                &format!("/_matrix/client/v3/rooms/{room}/state/{event_type}/"),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(v.get(field).and_then(Value::as_str).map(str::to_owned)),
+            Err(ProbeError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Logs out the throwaway device, if the probe made one.

@@ -6,6 +6,8 @@ use std::time::Duration;
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::membership::get_member_events;
+use matrix_sdk::ruma::events::room::history_visibility::HistoryVisibility;
+use matrix_sdk::ruma::events::room::join_rules::JoinRule;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId, RoomId};
 use matrix_sdk::{Room, RoomMemberships, RoomState};
 use serde_json::Value;
@@ -24,8 +26,8 @@ pub enum SendError {
     Network(String),
     #[error("the bot is not joined to room {room}")]
     NotJoined { room: String },
-    #[error("refused by the homeserver: {0}")]
-    Refused(String),
+    #[error("refused by the homeserver: HTTP {status} {code}")]
+    Refused { status: u16, code: String },
     #[error("{0}")]
     Other(String),
     #[error(transparent)]
@@ -40,9 +42,24 @@ impl SendError {
             SendError::Server { .. } => "server_error",
             SendError::Network(_) => "network",
             SendError::NotJoined { .. } => "not_joined",
-            SendError::Refused(_) => "refused",
+            SendError::Refused { .. } => "refused",
             SendError::Other(_) => "other",
             SendError::Store(_) => "store",
+        }
+    }
+
+    /// Whether the homeserver refused this very event for good: too large
+    /// (413), malformed (400), or forbidden (403). Sending it again cannot
+    /// work; the message is withheld from the room instead of holding up
+    /// everything behind it. A 403 is only final after `attempts` > 1,
+    /// since power levels or membership may just have been changing.
+    pub fn is_final(&self, attempts: u32) -> bool {
+        match self {
+            SendError::Refused {
+                status: 413 | 400, ..
+            } => true,
+            SendError::Refused { status: 403, .. } => attempts > 1,
+            _ => false,
         }
     }
 
@@ -91,7 +108,7 @@ impl Bot {
                 let class = classify(&e);
                 tracing::info!(room = %room_id, error = %e, "cannot join the room");
                 Err(match class {
-                    SendError::Refused(_) => SendError::NotJoined {
+                    SendError::Refused { .. } => SendError::NotJoined {
                         room: room_id.to_string(),
                     },
                     other => other,
@@ -143,7 +160,20 @@ impl Bot {
         members.retain(|m| m != self.user_id.as_str());
         members.sort();
         members.dedup();
-        Ok(RoomView { encrypted, members })
+        // From the synced state (kept current by the sync loop); a room
+        // without these events has the spec's defaults, invite and shared.
+        let open_to_join = matches!(
+            room.join_rule(),
+            Some(JoinRule::Public | JoinRule::Restricted(_) | JoinRule::KnockRestricted(_))
+        );
+        let world_readable =
+            room.history_visibility_or_default() == HistoryVisibility::WorldReadable;
+        Ok(RoomView {
+            encrypted,
+            members,
+            open_to_join,
+            world_readable,
+        })
     }
 
     /// Sends an `m.room.message` with the given transaction id; returns the

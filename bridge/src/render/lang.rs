@@ -175,6 +175,15 @@ pub fn violation(lang: Language, v: &Violation) -> String {
             Violation::NotNamedRecipient { user } => {
                 format!("{user} is not a named recipient")
             }
+            Violation::OpenToJoin { label } => format!(
+                "{label} needs a room that only invited users can join, and this room's join rule lets anyone in"
+            ),
+            Violation::WorldReadable { label } => {
+                format!("{label} needs a room whose history is not readable by everyone")
+            }
+            Violation::RefusedByHomeserver { status } => {
+                format!("the homeserver refused to take the post (HTTP {status})")
+            }
         },
         Language::Nb => match v {
             Violation::AboveCeiling { ceiling, .. } => {
@@ -201,6 +210,15 @@ pub fn violation(lang: Language, v: &Violation) -> String {
             Violation::RedNotAllowed => "rommet er ikke satt opp for TLP:RED".into(),
             Violation::NotNamedRecipient { user } => {
                 format!("{user} er ikke navngitt mottaker")
+            }
+            Violation::OpenToJoin { label } => format!(
+                "{label} krever et rom som bare inviterte kan bli med i, og dette rommet slipper inn alle"
+            ),
+            Violation::WorldReadable { label } => {
+                format!("{label} krever et rom der historikken ikke er åpen for alle")
+            }
+            Violation::RefusedByHomeserver { status } => {
+                format!("hjemmeserveren nektet å ta imot innlegget (HTTP {status})")
             }
         },
     }

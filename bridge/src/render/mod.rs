@@ -55,12 +55,20 @@ pub struct Post {
     pub mention_room: bool,
 }
 
-/// A file to send after the post (a digest's CSV).
+/// A file to send after the post (a digest's CSV, or the full text of a
+/// post too long for one event).
 #[derive(Clone, Debug)]
 pub struct Attachment {
     pub name: String,
+    pub mime: &'static str,
     pub data: Vec<u8>,
 }
+
+/// Synapse refuses events over 64 KiB, and in an encrypted room the
+/// content grows by a third (base64 of the megolm ciphertext). A post's
+/// plain text and its HTML are each kept under this, so an event stays far
+/// below the limit whatever the room.
+pub const MAX_TEXT: usize = 8 << 10;
 
 #[derive(Clone, Debug)]
 pub struct Rendered {
@@ -237,7 +245,63 @@ pub fn message(style: &Style<'_>, h: &Header, p: &Payload) -> Rendered {
         Payload::Sighting(s) => sighting(style, h, s),
         other => generic(style, h, other.kind()),
     };
-    Rendered { post, file: None }
+    fit(
+        Rendered { post, file: None },
+        style.lang,
+        &format!("{}-{}.txt", h.kind, h.id),
+    )
+}
+
+/// Whether text of this length must be cut before it goes into an event.
+pub fn too_long(text: &str) -> bool {
+    text.len() > MAX_TEXT
+}
+
+/// A post Matrix would refuse as too large is cut at `MAX_TEXT`, says so,
+/// and carries its full text as a file (`file_name`), unless it already
+/// has a file of its own (a digest's CSV holds the data then).
+pub fn fit(mut r: Rendered, lang: Language, file_name: &str) -> Rendered {
+    if r.post.body.len() <= MAX_TEXT && r.post.html.len() <= MAX_TEXT {
+        return r;
+    }
+    let note = match (lang, r.file.is_some()) {
+        (Language::En, false) => "(Shortened: the full text is in the attached file.)",
+        (Language::Nb, false) => "(Forkortet: hele teksten ligger i vedlagt fil.)",
+        (Language::En, true) => "(Shortened: see the attached file.)",
+        (Language::Nb, true) => "(Forkortet: se vedlagt fil.)",
+    };
+    let full = std::mem::take(&mut r.post.body);
+    let cut = cut_at(&full, MAX_TEXT - 512);
+    r.post.body = format!("{cut}…\n{note}");
+    // HTML cut anywhere could leave a tag open: the short version is the
+    // escaped plain text.
+    r.post.html = format!(
+        "{}…<br/><i>{}</i>",
+        html::escape(cut).replace('\n', "<br/>"),
+        html::escape(note)
+    );
+    if r.post.html.len() > MAX_TEXT {
+        // Text that escapes to much more (all `<` or `&`): plainer still.
+        r.post.html = html::escape(note);
+    }
+    if r.file.is_none() {
+        r.file = Some(Attachment {
+            name: file_name.to_string(),
+            mime: "text/plain",
+            data: full.into_bytes(),
+        });
+    }
+    r
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+pub fn cut_at(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
 }
 
 fn advisory(style: &Style<'_>, h: &Header, a: &Advisory) -> Post {
@@ -554,7 +618,11 @@ pub fn digest(
     };
     Rendered {
         post: d.finish(MsgType::Notice, false),
-        file: Some(Attachment { name, data }),
+        file: Some(Attachment {
+            name,
+            mime: "text/csv",
+            data,
+        }),
     }
 }
 
@@ -668,6 +736,32 @@ mod tests {
             assert_eq!(p.msgtype, MsgType::Notice);
             assert_eq!(p.content()["m.mentions"], json!({}));
         }
+    }
+
+    #[test]
+    fn oversized_posts_are_cut_and_carry_the_full_text() {
+        let style = Style {
+            lang: Language::En,
+            sender_name: "KommuneCSIRT",
+            urgent_alerts: false,
+        };
+        let body = "Å".repeat(40_000);
+        let p = Payload::Alert(Alert {
+            title: "Long".into(),
+            body: body.clone(),
+            severity: Severity::High,
+            urgent: false,
+            references: vec![],
+            indicators: vec![],
+            advisory_id: None,
+        });
+        let r = message(&style, &header(Kind::Alert, Tlp::Green), &p);
+        assert!(r.post.body.len() <= MAX_TEXT && r.post.html.len() <= MAX_TEXT);
+        assert!(r.post.body.contains("full text is in the attached file"));
+        let file = r.file.unwrap();
+        assert_eq!(file.mime, "text/plain");
+        assert!(String::from_utf8(file.data).unwrap().contains(&body));
+        assert!(serde_json::to_vec(&r.post.content()).unwrap().len() < 40 << 10);
     }
 
     #[test]
