@@ -49,7 +49,15 @@ fn password(name: &str) -> String {
 
 impl BridgeWorld {
     pub async fn start() -> Result<BridgeWorld> {
-        let synapse = Synapse::start().await?;
+        Self::with_synapse(Synapse::start().await?).await
+    }
+
+    /// A world whose Synapse also reads `extra` (YAML) as configuration.
+    pub async fn start_with(extra: &str) -> Result<BridgeWorld> {
+        Self::with_synapse(Synapse::start_with(extra).await?).await
+    }
+
+    async fn with_synapse(synapse: Synapse) -> Result<BridgeWorld> {
         let bot_password = password("varde");
         let bot = synapse.register("varde", &bot_password).await?;
         let mut users = BTreeMap::new();

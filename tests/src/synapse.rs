@@ -60,6 +60,16 @@ impl Synapse {
         Self::start_inner(None).await
     }
 
+    /// Like `start`, with `extra` (YAML) read after the dev policy, e.g.
+    /// `max_upload_size: 100K` to make the homeserver refuse a file.
+    pub async fn start_with(extra: &str) -> Result<Synapse> {
+        let mut s = Self::start_inner(None).await?;
+        std::fs::write(s.dir.path().join("extra.yaml"), extra)
+            .context("writing Synapse's extra config")?;
+        s.start_again().await?;
+        Ok(s)
+    }
+
     /// A homeserver named `server_name` (for two homeservers in one test;
     /// they do not federate).
     pub async fn start_named(server_name: &str) -> Result<Synapse> {
@@ -108,8 +118,11 @@ impl Synapse {
     async fn spawn_and_wait(&mut self) -> Result<()> {
         let mut cmd = Command::new(&self.python);
         cmd.args(["-m", "synapse.app.homeserver", "-c", "homeserver.dev.yaml"])
-            .args(["-c", "instance.yaml"])
-            .current_dir(self.dir.path())
+            .args(["-c", "instance.yaml"]);
+        if self.dir.path().join("extra.yaml").exists() {
+            cmd.args(["-c", "extra.yaml"]);
+        }
+        cmd.current_dir(self.dir.path())
             // Log lines reach the file at once, so error tails are complete.
             .env("PYTHONUNBUFFERED", "1");
         self.process.spawn(cmd)?;

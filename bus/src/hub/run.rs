@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt as _;
 use jiff::Timestamp;
 use varde_schemas::{Audience, Kind, Payload, Tlp};
 
@@ -41,13 +42,14 @@ pub async fn sighting_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError
     let filter = format!("{}.*.org.{me}.{}", crate::subject::PREFIX, Kind::Sighting);
     let mut cfg = InboxConfig::durable(durable, vec![filter]);
     cfg.create = create;
-    Inbox::open(
-        &hub.js,
-        &cfg,
-        Arc::new(Opener::new(hub.identity.clone())),
-        hub.directory.clone(),
-    )
-    .await
+    // Sightings are counted once each, across restarts too.
+    let replay = hub.settings.state_dir.join("replay.bin");
+    let opener =
+        Opener::persistent(hub.identity.clone(), &replay).map_err(|e| InboxError::Consumer {
+            name: cfg.durable.clone().unwrap_or_default(),
+            detail: format!("cannot keep its replay memory in {}: {e}", replay.display()),
+        })?;
+    Inbox::open(&hub.js, &cfg, Arc::new(opener), hub.directory.clone()).await
 }
 
 /// Handles sightings until the inbox ends, or until nothing arrived for
@@ -161,7 +163,16 @@ async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
             }
         };
         for input in inputs {
-            match hub.ingest(src.kind, &input, &opts, None).await {
+            // A panic (a parser bug some input ran into) costs this input
+            // only: the source keeps its schedule.
+            let ingested = std::panic::AssertUnwindSafe(hub.ingest(src.kind, &input, &opts, None))
+                .catch_unwind()
+                .await;
+            let Ok(ingested) = ingested else {
+                tracing::error!(source = %src.name, input = %input.display(), "panic while ingesting; this input is skipped, the source keeps its schedule");
+                continue;
+            };
+            match ingested {
                 Ok(s) => tracing::info!(
                     source = %src.name, input = %input.display(), read = s.read, accepted = s.accepted,
                     duplicates = s.duplicates, warninglisted = s.warninglisted, invalid = s.invalid,
