@@ -110,6 +110,27 @@ pub async fn drain(inbox: &mut Inbox, idle: Duration) -> Result<Vec<Delivery>> {
     }
 }
 
+/// Runs the workspace's `varde -c config ARGS…` (no colours) and returns
+/// its standard output; an error with its standard error when it fails.
+pub fn varde_ok<S: AsRef<std::ffi::OsStr>>(config: &std::path::Path, args: &[S]) -> Result<String> {
+    let out = std::process::Command::new(workspace_bin("varde")?)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "varde {:?} failed: {}",
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy())
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 /// Path of a binary built from this workspace (`varde`, `varde-bridge`),
 /// next to the test executable's `deps/` directory.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {

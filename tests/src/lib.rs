@@ -28,7 +28,7 @@ mod synapse;
 mod venv;
 
 pub use cluster::NatsCluster;
-pub use fixture::{BusFixture, drain, workspace_bin};
+pub use fixture::{BusFixture, drain, varde_ok, workspace_bin};
 pub use matrix::{MatrixError, MatrixUser};
 pub use nats::NatsServer;
 pub use ports::{free_port, try_free_port};

@@ -751,20 +751,14 @@ async fn cli_ingest_then_export_stix_validates_and_misp_round_trips() {
     let kc = write_config(&bus, dir.path(), "kcsirt");
     let gj = write_config(&bus, dir.path(), "gjovik");
     let varde = varde_tests::workspace_bin("varde").unwrap();
-    let out = std::process::Command::new(&varde)
-        .args(["-c"])
-        .arg(&kc)
-        .args(["ingest", "misp"])
-        .arg(fixtures().join("misp"))
-        .args(["--name", "norcert", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let misp = fixtures().join("misp");
+    let misp = misp.to_string_lossy();
+    let out = varde_tests::varde_ok(
+        &kc,
+        &["ingest", "misp", &misp, "--name", "norcert", "--json"],
+    )
+    .unwrap();
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (
             s["read"].as_u64(),

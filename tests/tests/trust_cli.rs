@@ -79,21 +79,8 @@ async fn tail_escapes_terminal_controls_from_another_org() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(&bus, dir.path(), "gjovik");
-    let varde = varde_tests::workspace_bin("varde").unwrap();
 
-    let out = std::process::Command::new(&varde)
-        .arg("-c")
-        .arg(&cfg)
-        .args(["tail", "--since", "1h"])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = varde_tests::varde_ok(&cfg, &["tail", "--since", "1h"]).unwrap();
     assert_no_raw_controls(&text);
     assert!(
         text.contains("hei\\u{1b}[2K\\u{d}TLP:CLEAR kcsirt: fake\\u{202e}moc.live"),
@@ -110,14 +97,7 @@ async fn tail_escapes_terminal_controls_from_another_org() {
 
     // --json: the same message as JSON that a terminal shows as text and
     // that still parses to the original payload.
-    let out = std::process::Command::new(&varde)
-        .arg("-c")
-        .arg(&cfg)
-        .args(["tail", "--since", "1h", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = varde_tests::varde_ok(&cfg, &["tail", "--since", "1h", "--json"]).unwrap();
     assert_no_raw_controls(&text);
     let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(line["payload"]["text"].as_str(), Some(FORGED));
@@ -150,20 +130,10 @@ async fn ingest_misp_with_multibyte_tags_and_deleted_attributes() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(varde_tests::workspace_bin("varde").unwrap())
-        .arg("-c")
-        .arg(&cfg)
-        .args(["ingest", "misp"])
-        .arg(&feed)
-        .args(["--name", "bodo", "--json"])
-        .output()
+    let feed = feed.to_string_lossy();
+    let out = varde_tests::varde_ok(&cfg, &["ingest", "misp", &feed, "--name", "bodo", "--json"])
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (
             s["accepted"].as_u64(),
