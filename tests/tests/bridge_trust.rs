@@ -115,10 +115,14 @@ async fn bridge_trust_member_cannot_speak_for_others_matrix() -> Result<()> {
     let open = kari
         .create_room(json!({ "preset": "public_chat", "invite": [bot] }))
         .await?;
+    // Lars (lillehammer) is a community member, but not in an audience
+    // of gjovik alone.
+    let narrow = w.room("kari", &["lars"], false).await?;
     let rooms = format!(
         "[[rooms]]\nroom = \"{lobby}\"\nname = \"lobby\"\nkinds = [\"advisory\", \"alert\"]\nurgent_alerts = true\n\
          [rooms.share]\ntlp = \"TLP:GREEN\"\nto = \"community\"\n\n\
-         [[rooms]]\nroom = \"{open}\"\nname = \"open\"\nkinds = [\"alert\"]\n"
+         [[rooms]]\nroom = \"{open}\"\nname = \"open\"\nkinds = [\"alert\"]\n\n\
+         [[rooms]]\nroom = \"{narrow}\"\nname = \"narrow\"\nkinds = [\"alert\"]\n"
     );
     let config = w.config(&rooms, "")?;
     let bridge = BridgeProcess::start(&config).await?;
@@ -304,6 +308,27 @@ async fn bridge_trust_member_cannot_speak_for_others_matrix() -> Result<()> {
         .find(|e| body(&e["content"]).contains(&t6))
         .unwrap();
     assert!(body(&csirt_urgent["content"]).contains("@room"));
+
+    // 7. GREEN to gjovik alone is not for a room with a lillehammer
+    //    member, although lillehammer is in the community.
+    let t7 = token("gjovikonly");
+    w.bus
+        .publish(
+            &csirt,
+            Draft::new(
+                &alert(&t7, false),
+                Tlp::Green,
+                Audience::orgs([org("gjovik")]),
+            ),
+        )
+        .await?;
+    let notice = bot_post(&kari, &narrow, &bot, "withheld").await?;
+    assert!(
+        body(&notice["content"]).contains("outside the message's audience"),
+        "{}",
+        body(&notice["content"])
+    );
+    assert!(!bot_says(&kari, &narrow, &bot, &t7).await?);
 
     // 7. The open room gets a withheld notice, not the GREEN alert.
     let notice = bot_post(&kari, &open, &bot, "withheld").await?;
