@@ -13,6 +13,11 @@ use varde_schemas::{Audience, Payload, Tlp};
 use varde_tests::bridge::{BridgeProcess, BridgeWorld, body, bot_messages, eventually};
 
 const THRESHOLD: usize = 50;
+/// The digest window. The bridge counts a window from when it handles the
+/// first indicator of it, so on a loaded machine the burst's single posts
+/// may spill into a second window, which is then allowed its own
+/// threshold; the bound below is computed from the posts' times.
+const WINDOW_S: i64 = 15;
 
 /// Downloads an `mxc://` file with the client's token.
 async fn download(base: &str, token: &str, mxc: &str) -> Result<String> {
@@ -28,14 +33,16 @@ async fn download(base: &str, token: &str, mxc: &str) -> Result<String> {
 }
 
 /// Every value shown, from single posts' bodies and digests' CSV files,
-/// with how often; and the numbers of single posts, digests and files.
+/// with how often; the homeserver times (ms) of the single posts; and the
+/// numbers of digests and files.
 async fn collect(
     base: &str,
     token: &str,
     msgs: Vec<Value>,
-) -> Result<(BTreeMap<String, usize>, usize, usize, usize)> {
+) -> Result<(BTreeMap<String, usize>, Vec<i64>, usize, usize)> {
     let mut values: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut singles, mut digests, mut files) = (0, 0, 0);
+    let mut singles = Vec::new();
+    let (mut digests, mut files) = (0, 0);
     for m in &msgs {
         let c = &m["content"];
         if c["msgtype"] == "m.file" {
@@ -53,7 +60,7 @@ async fn collect(
         } else if body(c).contains("Indicator digest") {
             digests += 1;
         } else {
-            singles += 1;
+            singles.push(m["origin_server_ts"].as_i64().unwrap_or(0));
             for line in body(c).lines() {
                 if let Some(v) = line.strip_prefix("  - ") {
                     *values.entry(v.replacen(' ', ",", 1)).or_default() += 1;
@@ -70,7 +77,7 @@ async fn bridge_digests_an_indicator_burst() -> Result<()> {
     let room = w.room("kari", &[], false).await?;
     let config = w.config(
         &format!(
-            "[[rooms]]\nroom = \"{room}\"\nname = \"iocs\"\nkinds = [\"indicator\"]\n[rooms.digest]\nthreshold = {THRESHOLD}\nwindow = \"4s\"\nsample = 10\n"
+            "[[rooms]]\nroom = \"{room}\"\nname = \"iocs\"\nkinds = [\"indicator\"]\n[rooms.digest]\nthreshold = {THRESHOLD}\nwindow = \"{WINDOW_S}s\"\nsample = 10\n"
         ),
         "",
     )?;
@@ -124,7 +131,19 @@ async fn bridge_digests_an_indicator_burst() -> Result<()> {
         .await
         .map_err(|e| e.context(bridge.log_tail()))?;
 
-    eprintln!("{singles} single posts, {digests} digests, {files} CSV files");
+    // Windows the single posts spanned (a second only when they took about
+    // a window or longer: a slow machine), with a second's slack for the
+    // bridge starting its window just before the first post.
+    let span = singles
+        .iter()
+        .max()
+        .zip(singles.iter().min())
+        .map_or(0, |(a, b)| a - b);
+    let windows = usize::try_from((span + 1000) / (WINDOW_S * 1000) + 1).unwrap_or(usize::MAX);
+    let singles = singles.len();
+    eprintln!(
+        "{singles} single posts over {span} ms ({windows} window(s)), {digests} digests, {files} CSV files"
+    );
     let repeated: Vec<_> = values.iter().filter(|(_, n)| **n != 1).take(5).collect();
     assert!(
         repeated.is_empty(),
@@ -135,13 +154,13 @@ async fn bridge_digests_an_indicator_burst() -> Result<()> {
     }
     assert_eq!(values.len(), 2000, "nothing else");
     assert!(
-        singles <= THRESHOLD,
-        "{singles} single posts; the rest must be folded"
+        singles <= THRESHOLD * windows,
+        "{singles} single posts in {windows} window(s); the rest must be folded"
     );
     assert!(
         digests >= 1 && digests == files,
         "{digests} digests, {files} files"
     );
-    assert!(singles + digests + files < 100, "a digest, not a flood");
+    assert!(digests + files < 50, "a digest, not a flood of digests");
     Ok(())
 }
