@@ -29,17 +29,23 @@ fn org(s: &str) -> OrgId {
     OrgId::new(s).unwrap()
 }
 
-/// The shipped lists without the reserved ranges (the fixtures use the
-/// documentation ranges as "malicious" addresses), plus test lists.
+fn shipped_lists() -> PathBuf {
+    repo_root().join("deploy/hub/warninglists")
+}
+
+/// The shipped lists without the special-use ranges (RFC 5735 and 3849:
+/// the fixtures use the documentation ranges as "malicious" addresses),
+/// plus test lists.
 fn test_lists() -> Vec<PathBuf> {
-    let shipped = repo_root().join("deploy/hub/warninglists");
-    vec![
-        shipped.join("public-dns-resolvers.json"),
-        shipped.join("public-dns-hostnames.json"),
-        shipped.join("cdn-hostnames.json"),
-        shipped.join("empty-file-hashes.json"),
-        fixtures().join("warninglists"),
-    ]
+    let mut lists: Vec<PathBuf> = std::fs::read_dir(shipped_lists())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| !p.ends_with("rfc5735.json") && !p.ends_with("rfc3849.json"))
+        .collect();
+    lists.sort();
+    lists.push(fixtures().join("warninglists"));
+    lists
 }
 
 fn hub(bus: &BusFixture, state: &Path, tune: impl FnOnce(&mut HubSettings)) -> Hub {
@@ -126,8 +132,12 @@ async fn misp_feed_ingests_with_exact_counts_and_routes_to_the_owner_only() {
     print!("{s}");
     //                read acc dup wl inv skip held routed notif batched published
     assert_eq!(counts(&s), [30, 20, 2, 2, 4, 1, 1, 2, 2, 18, 4], "{s}");
-    assert_eq!(s.by_warninglist.get("Public DNS resolvers"), Some(&1));
-    assert_eq!(s.by_warninglist.get("Major CDN domains"), Some(&1));
+    assert_eq!(
+        s.by_warninglist
+            .get("List of known IPv4 public DNS resolvers"),
+        Some(&1)
+    );
+    assert_eq!(s.by_warninglist.get("CDN hostnames (test)"), Some(&1));
     assert!(has_reason(&s, "`not-an-ip` is not a valid ipv4"), "{s}");
     assert!(has_reason(&s, "MISP type `text` is not mapped"), "{s}");
     assert!(
@@ -708,42 +718,234 @@ async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_co
 
 #[test]
 fn the_shipped_warninglists_load_and_drop_known_noise() {
-    let wl = Warninglists::load(&[repo_root().join("deploy/hub/warninglists")]).unwrap();
-    assert!(wl.len() >= 5);
+    let wl = Warninglists::load(&[shipped_lists()]).unwrap();
+    assert!(wl.len() >= 15, "{:?}", wl.names());
+    assert!(wl.skipped().is_empty(), "{:?}", wl.skipped());
     let ind = |t, v| varde_schemas::payload::Indicator::new(t, v).unwrap();
     use IndicatorType::*;
-    for (t, v) in [
-        (Ipv4, "8.8.8.8"),
-        (Ipv6, "2606:4700:4700::1111"),
-        (Ipv4, "192.168.10.1"),
-        (Ipv4, "100.64.3.3"),
-        (Ipv4, "198.51.100.7"),
-        (Ipv6, "fe80::1"),
-        (Domain, "dns.google"),
-        (Hostname, "d1abc.cloudfront.net"),
-        (Domain, "e123.a.akamaiedge.net"),
+    const TOP: &str = "Top 10000 websites from Majestic Million";
+    const DNS4: &str = "List of known IPv4 public DNS resolvers";
+    const EMPTY: &str = "List of known hashes for empty files";
+    const V6: &str = "IPv6 special-purpose ranges (Varde)";
+    // (type, value, the list that drops it; None: any list, when several
+    // hold it)
+    for (t, v, list) in [
+        (Domain, "google.com", Some(TOP)),
+        (Ipv4, "8.8.8.8", Some(DNS4)),
+        (Ipv4, "9.9.9.9", Some(DNS4)),
+        (Ipv6, "2606:4700:4700::1111", None),
+        (
+            Hostname,
+            "resolver1.opendns.com",
+            Some("List of known public DNS resolvers expressed as hostname"),
+        ),
+        (Domain, "dns.google", None),
+        (Ipv4, "192.168.10.1", None),
+        (Ipv4, "10.1.2.3", None),
+        (Cidr, "172.16.5.0/24", None),
+        (Ipv4, "100.64.3.3", Some("List of RFC 6598 CIDR blocks")),
+        (Ipv4, "198.51.100.7", Some("List of RFC 5735 CIDR blocks")),
+        (Ipv6, "2001:db8::7", Some("List of RFC 3849 CIDR blocks")),
+        (Ipv6, "fe80::1", Some("List of IPv6 link local blocks")),
+        (Ipv6, "fd12:3456::1", Some(V6)),
+        (Ipv6, "::1", Some(V6)),
+        (Ipv4, "239.1.2.3", None),
+        (
+            Ipv4,
+            "104.16.132.229",
+            Some("List of known Cloudflare IP ranges"),
+        ),
+        (
+            Ipv4,
+            "151.101.1.69",
+            Some("List of known Fastly IP address ranges"),
+        ),
+        (Ipv4, "23.32.1.1", Some("List of known Akamai IP ranges")),
+        (Md5, "d41d8cd98f00b204e9800998ecf8427e", Some(EMPTY)),
+        (
+            Sha1,
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            Some(EMPTY),
+        ),
         (
             Sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            Some(EMPTY),
         ),
+        (Domain, "example.com", None),
     ] {
-        assert!(
-            wl.check(&ind(t, v)).is_some(),
-            "{v} should be on a shipped list"
-        );
+        let got = wl.check(&ind(t, v));
+        assert!(got.is_some(), "{v} should be on a shipped list");
+        if let Some(list) = list {
+            assert_eq!(got, Some(list), "{v}");
+        }
     }
+    // Popular domains match exactly: a sub-domain on a popular platform
+    // (dynamic DNS, hosting) is an attacker's as often as not.
     for (t, v) in [
         (Ipv4, "185.15.59.224"),
+        (Ipv4, "91.92.243.17"),
+        (Ipv6, "2a0e:97c0:3e3::17"),
+        (Domain, "secure-idporten-login.com"),
+        (Domain, "google.com.secure-login.top"),
+        (Domain, "c2.duckdns.org"),
+        (Hostname, "login.bodo-kommune.web.app"),
         (Domain, "evil-cloudfront.example"),
+        (Url, "https://secure-idporten-login.com/google.com"),
         (Md5, "44d88612fea8a8f36de82e1278abb02f"),
     ] {
-        assert!(wl.check(&ind(t, v)).is_none(), "{v} is not noise");
+        let got = wl.check(&ind(t, v));
+        assert!(got.is_none(), "{v} is not noise, yet on {got:?}");
     }
 }
 
-/// The CLI end to end: `varde ingest` as the CSIRT, `varde export` as a
-/// member, the STIX bundle checked by the OASIS validator and the MISP
-/// folder read back by the hub.
+/// The acceptance case of "MISP done right": a MISP feed carrying a
+/// `Bodø` tag, deleted attributes and `google.com`, read with nothing but
+/// the shipped warninglists, ingests the rest and drops those.
+#[tokio::test]
+async fn a_misp_feed_with_bodo_deleted_attributes_and_google_com_ingests_the_rest_with_the_shipped_lists()
+ {
+    let bus = BusFixture::start().await.unwrap();
+    let mut gj = bus.inbox(bus.identity("gjovik"), "gjovik").await.unwrap();
+    let feed = tempfile::tempdir().unwrap();
+    let uuid = "b0d0b0d0-1111-4222-8333-444455556666";
+    let orgc = serde_json::json!({"name": "NorCERT-example", "uuid": "0b2e4c1a-7f3d-4e8a-9c5b-1d2e3f4a5b6c"});
+    let tags = serde_json::json!([{"name": "tlp:green"}, {"name": "Bodø"}]);
+    let info = "Faktura-phishing mot Bodø kommune";
+    std::fs::write(
+        feed.path().join("manifest.json"),
+        serde_json::json!({uuid: {"info": info, "Orgc": orgc, "Tag": tags, "date": "2026-02-02", "timestamp": "1769990400"}})
+            .to_string(),
+    )
+    .unwrap();
+    let attr = |n: u32, t: &str, v: &str, deleted: bool| serde_json::json!({"uuid": format!("b0d0a000-0000-4000-8000-{n:012}"), "type": t, "category": "Network activity", "value": v, "to_ids": true, "deleted": deleted, "timestamp": "1769990400", "Tag": [{"name": "Bodø"}]});
+    let event = serde_json::json!({"Event": {
+        "uuid": uuid, "info": info, "date": "2026-02-02", "timestamp": "1769990400",
+        "published": true, "analysis": "2", "threat_level_id": "2", "Orgc": orgc, "Tag": tags,
+        "Attribute": [
+            attr(1, "domain", "faktura-bodo-kommune.com", false),
+            attr(2, "url", "https://faktura-bodo-kommune.com/betal", false),
+            attr(3, "ip-dst", "91.92.243.17", false),
+            attr(4, "domain", "google.com", false),
+            attr(5, "ip-dst", "8.8.8.8", false),
+            attr(6, "md5", "d41d8cd98f00b204e9800998ecf8427e", false),
+            attr(7, "domain", "retracted-bodo.com", true),
+        ],
+        "Object": [{"uuid": "b0d0c000-0000-4000-8000-000000000001", "name": "domain-ip", "deleted": true,
+            "Attribute": [attr(8, "domain", "gone-bodo.com", false)]}]
+    }});
+    std::fs::write(feed.path().join(format!("{uuid}.json")), event.to_string()).unwrap();
+
+    let state = tempfile::tempdir().unwrap();
+    let h = Hub::new(
+        bus.identity("kcsirt"),
+        bus.handle.clone(),
+        bus.js.clone(),
+        HubSettings {
+            state_dir: state.path().to_path_buf(),
+            ..HubSettings::default()
+        },
+        Warninglists::load(&[shipped_lists()]).unwrap(),
+    )
+    .unwrap();
+    let s = ingest(&h, SourceKind::Misp, feed.path(), "norcert", |_| {}).await;
+    print!("{s}");
+    assert_eq!(s.invalid, 0, "{s}");
+    assert_eq!((s.accepted, s.warninglisted, s.skipped), (3, 3, 2), "{s}");
+    for list in [
+        "Top 10000 websites from Majestic Million",
+        "List of known IPv4 public DNS resolvers",
+        "List of known hashes for empty files",
+    ] {
+        assert_eq!(s.by_warninglist.get(list), Some(&1), "{list}: {s}");
+    }
+
+    let got = drain(&mut gj, IDLE).await.unwrap();
+    let batches = kinds(&got, Kind::Indicator);
+    assert_eq!(batches.len(), 1, "one community batch");
+    let Payload::Indicator(b) = &batches[0].opened.payload else {
+        panic!()
+    };
+    let mut values: Vec<&str> = b.indicators.iter().map(|i| i.value.as_str()).collect();
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        [
+            "91.92.243.17",
+            "faktura-bodo-kommune.com",
+            "https://faktura-bodo-kommune.com/betal"
+        ]
+    );
+}
+
+/// `varde hub warninglists` on a checkout of MISP/misp-warninglists (the
+/// repository's layout, built here) and, with no path, on the shipped lists.
+#[test]
+fn cli_hub_warninglists_loads_a_misp_checkout_and_reports_what_it_skips() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("misp-warninglists");
+    let w = |rel: &str, body: String| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    w(
+        "schema.json",
+        r#"{"$schema": "http://json-schema.org/schema#", "type": "object"}"#.into(),
+    );
+    w("README.md", "# MISP warninglists".into());
+    w(
+        "lists/a/list.json",
+        serde_json::json!({"name": "A ranges", "version": 1, "description": "d", "type": "cidr", "list": ["192.0.2.0/24", "2001:db8::/32"], "matching_attributes": ["ip-src", "ip-dst"]}).to_string(),
+    );
+    w(
+        "lists/b/list.json",
+        serde_json::json!({"name": "B fuzzy", "version": 1, "description": "d", "type": "fuzzy", "list": ["x"], "matching_attributes": ["domain"]}).to_string(),
+    );
+    let varde = varde_tests::workspace_bin("varde").unwrap();
+    let run = |dir: &Path, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&varde)
+            .current_dir(dir)
+            .args(["-c", "no-such-config.toml", "hub", "warninglists"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let out = run(d.path(), &[root.as_os_str(), "--lists".as_ref()]);
+    print!("{out}");
+    assert!(out.starts_with("1 lists, 2 entries, 1 skipped"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().eq(["cidr", "1", "2"])),
+        "{out}"
+    );
+    assert!(out.contains("A ranges"), "{out}");
+    let skipped = out.lines().find(|l| l.starts_with("skipped ")).unwrap();
+    assert!(
+        skipped.contains("lists/b/list.json")
+            && skipped.contains("(B fuzzy)")
+            && skipped.contains("type `fuzzy` is not supported"),
+        "{out}"
+    );
+
+    // no path and no configuration: the shipped lists, none skipped
+    let out = run(&repo_root(), &[]);
+    print!("{out}");
+    assert!(out.contains(", 0 skipped, from "), "{out}");
+    assert!(out.contains("deploy/hub/warninglists"), "{out}");
+}
+
+/// The CLI end to end: `varde ingest` and an alert without indicators as
+/// the CSIRT, `varde export` as a member, the STIX bundle checked by the
+/// OASIS validator in strict mode and the MISP folder read back by the hub.
 #[tokio::test]
 async fn cli_ingest_then_export_stix_validates_and_misp_round_trips() {
     let bus = BusFixture::start().await.unwrap();
@@ -781,6 +983,26 @@ async fn cli_ingest_then_export_stix_validates_and_misp_round_trips() {
         "{text}"
     );
 
+    // an alert carries no indicators (as every `publish alert` from flags)
+    varde_tests::varde_ok(
+        &kc,
+        &[
+            "publish",
+            "alert",
+            "--tlp",
+            "amber",
+            "--to",
+            "gjovik",
+            "--title",
+            "Phishing wave against ID-porten",
+            "--body",
+            "Block the sender domain",
+            "--reference",
+            "https://nsm.example/varsel/1",
+        ],
+    )
+    .unwrap();
+
     let bundle = dir.path().join("export.json");
     let out = std::process::Command::new(&varde)
         .arg("-c")
@@ -809,6 +1031,10 @@ async fn cli_ingest_then_export_stix_validates_and_misp_round_trips() {
             "{t} marking missing"
         );
     }
+    for o in objects.iter().filter(|o| o["type"] != "marking-definition") {
+        let m = o["object_marking_refs"][0].as_str().unwrap_or_default();
+        assert!(markings.contains(&m), "unmarked or marking missing: {o}");
+    }
     let ip = objects
         .iter()
         .find(|o| o["pattern"] == "[ipv4-addr:value = '10.20.4.17']")
@@ -822,8 +1048,24 @@ async fn cli_ingest_then_export_stix_validates_and_misp_round_trips() {
             .iter()
             .any(|o| o["type"] == "vulnerability" && o["name"] == "CVE-2024-3400")
     );
+    let alert = objects
+        .iter()
+        .find(|o| o["type"] == "report" && o["name"] == "Phishing wave against ID-porten")
+        .expect("the alert without indicators is exported");
+    assert_eq!(alert["description"], "Block the sender domain");
+    assert_eq!(
+        alert["object_marking_refs"][0],
+        Tlp::Amber.stix_marking_id()
+    );
+    assert_eq!(
+        alert["object_refs"],
+        serde_json::json!([alert["created_by_ref"]])
+    );
+    // Strict: every SHOULD is an error, but for check 302 (reference URLs
+    // without hashes; README, "STIX export", says why).
     let validator = repo_root().join(".venv/bin/stix2_validator");
     let v = std::process::Command::new(&validator)
+        .args(["--strict", "--disable", "302"])
         .arg(&bundle)
         .output()
         .unwrap();
@@ -887,7 +1129,8 @@ fn write_config(bus: &BusFixture, dir: &Path, who: &str) -> PathBuf {
 }
 
 /// `varde hub run` as a process: a drop folder is ingested when a file
-/// appears, sightings are consumed from the hub's durable inbox, and
+/// appears, a file whose parsing panics is skipped while the source keeps
+/// watching, sightings are consumed from the hub's durable inbox, and
 /// SIGTERM stops it cleanly.
 #[tokio::test]
 async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
@@ -908,6 +1151,8 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
         .arg("-c")
         .arg(&cfg)
         .args(["hub", "run"])
+        // a parser bug, injected (debug builds): this input panics
+        .env("VARDE_HUB_PANIC_ON", "boom")
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
@@ -926,6 +1171,21 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A panicking input costs that input only: the source keeps watching.
+    std::fs::write(dir.path().join("incoming/boom.txt"), "boom.example\n").unwrap();
+    while !log_text().contains("panic while ingesting") {
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(30),
+            "no contained panic:\n{}",
+            log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "hub exited:\n{}",
+        log_text()
+    );
     std::fs::write(
         dir.path().join("incoming/monday.txt"),
         "phish-one.example\nphish-two.example\n",

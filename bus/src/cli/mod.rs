@@ -6,7 +6,7 @@ mod inspect;
 mod keygen;
 mod nats;
 mod publish;
-mod render;
+pub(crate) mod render;
 mod tail;
 
 use std::path::{Path, PathBuf};
@@ -139,6 +139,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a, &cfg).await,
         Command::Ingest(a) => crate::hub::cli::ingest(a, &cfg).await,
         Command::Hub(crate::hub::cli::HubCommand::Run) => crate::hub::cli::run(&cfg).await,
+        Command::Hub(crate::hub::cli::HubCommand::Warninglists(a)) => {
+            crate::hub::cli::warninglists(a, &cfg)
+        }
         Command::Export(a) => crate::hub::cli::export(a, &cfg).await,
         Command::Bench(BenchArgs {
             mode: Some(BenchMode::Hub(a)),

@@ -1,4 +1,5 @@
-//! The hub's commands: `varde ingest`, `varde hub run`, `varde export`.
+//! The hub's commands: `varde ingest`, `varde hub run`,
+//! `varde hub warninglists`, `varde export`.
 //! Flag parsing and printing only; the work is in the library.
 
 use std::io::IsTerminal;
@@ -14,6 +15,7 @@ use super::source::Input;
 use super::warninglist::Warninglists;
 use super::{Hub, default_warninglists};
 use crate::cli::Session;
+use crate::settings::{Loaded, Settings};
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -60,6 +62,21 @@ pub enum HubCommand {
     /// Run the hub: configured sources on their schedules or as drop
     /// folders, and members' sightings from the hub's durable inbox.
     Run,
+    /// Load warninglists and show what they hold, without connecting:
+    /// MISP warninglist JSON files, folders of them, or a checkout of
+    /// github.com/MISP/misp-warninglists. Lists Varde cannot use are
+    /// skipped and named with the reason.
+    Warninglists(WarninglistsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WarninglistsArgs {
+    /// Files or folders (default: the configuration's `hub.warninglists`,
+    /// else the shipped deploy/hub/warninglists).
+    pub paths: Vec<PathBuf>,
+    /// Also print every list: type, entries, name and file.
+    #[arg(long)]
+    pub lists: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -87,11 +104,7 @@ pub struct ExportArgs {
 pub fn hub(s: &Session) -> anyhow::Result<Hub> {
     let mut hs = s.settings.value.hub.clone();
     hs.state_dir = s.settings.path(&hs.state_dir);
-    let lists: Vec<PathBuf> = if hs.warninglists.is_empty() {
-        default_warninglists()
-    } else {
-        hs.warninglists.iter().map(|p| s.settings.path(p)).collect()
-    };
+    let lists = configured_warninglists(&s.settings);
     hs.warninglists = lists.clone();
     let wl = Warninglists::load(&lists)
         .with_context(|| format!("{}: hub.warninglists", s.settings.file.display()))?;
@@ -99,6 +112,9 @@ pub fn hub(s: &Session) -> anyhow::Result<Hub> {
         tracing::warn!(
             "no warninglists configured and deploy/hub/warninglists not found: nothing is dropped as noise"
         );
+    }
+    for sk in wl.skipped() {
+        tracing::warn!(file = %sk.path.display(), list = %sk.name, reason = %sk.reason, "warninglist skipped");
     }
     let dir = s.directory.current();
     if s.identity.org != dir.doc.csirt {
@@ -111,6 +127,87 @@ pub fn hub(s: &Session) -> anyhow::Result<Hub> {
         hs,
         wl,
     )?)
+}
+
+/// `hub.warninglists` resolved against the config file, or the shipped
+/// defaults when it names none.
+fn configured_warninglists(settings: &Loaded<Settings>) -> Vec<PathBuf> {
+    let hs = &settings.value.hub;
+    if hs.warninglists.is_empty() {
+        default_warninglists()
+    } else {
+        hs.warninglists.iter().map(|p| settings.path(p)).collect()
+    }
+}
+
+/// `varde hub warninglists`: load, count by type, name what was skipped.
+pub fn warninglists(a: WarninglistsArgs, config: &Path) -> anyhow::Result<()> {
+    let paths = if !a.paths.is_empty() {
+        a.paths
+    } else if config.exists() {
+        configured_warninglists(&Loaded::<Settings>::read(config)?)
+    } else {
+        default_warninglists()
+    };
+    if paths.is_empty() {
+        anyhow::bail!(
+            "no warninglists: name files or folders, set hub.warninglists, or run inside a checkout with deploy/hub/warninglists"
+        );
+    }
+    let wl = Warninglists::load(&paths)?;
+    print!("{}", warninglist_report(&wl, &paths, a.lists));
+    Ok(())
+}
+
+fn warninglist_report(wl: &Warninglists, paths: &[PathBuf], each: bool) -> String {
+    use crate::cli::render::terminal_safe as safe;
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let mut out = String::new();
+    let from: Vec<String> = paths
+        .iter()
+        .map(|p| safe(&p.display().to_string()).into_owned())
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} lists, {} entries, {} skipped, from {}",
+        wl.len(),
+        wl.entries(),
+        wl.skipped().len(),
+        from.join(", ")
+    );
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for l in wl.lists() {
+        let e = by_kind.entry(l.kind).or_default();
+        e.0 += 1;
+        e.1 += l.entries;
+    }
+    let _ = writeln!(out, "  {:<10} {:>6} {:>10}", "type", "lists", "entries");
+    for (kind, (n, entries)) in &by_kind {
+        let _ = writeln!(out, "  {kind:<10} {n:>6} {entries:>10}");
+    }
+    if each {
+        for l in wl.lists() {
+            let _ = writeln!(
+                out,
+                "list {:<10} {:>8}  {}  ({})",
+                l.kind,
+                l.entries,
+                safe(&l.name),
+                safe(&l.path.display().to_string())
+            );
+        }
+    }
+    for sk in wl.skipped() {
+        let _ = writeln!(
+            out,
+            "skipped {} ({}): {}",
+            safe(&sk.path.display().to_string()),
+            safe(&sk.name),
+            safe(&sk.reason.to_string())
+        );
+    }
+    out
 }
 
 fn default_name(location: &str) -> String {

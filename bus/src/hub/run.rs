@@ -165,9 +165,11 @@ async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
         for input in inputs {
             // A panic (a parser bug some input ran into) costs this input
             // only: the source keeps its schedule.
-            let ingested = std::panic::AssertUnwindSafe(hub.ingest(src.kind, &input, &opts, None))
-                .catch_unwind()
-                .await;
+            let ingest = async {
+                panic_hook(&input);
+                hub.ingest(src.kind, &input, &opts, None).await
+            };
+            let ingested = std::panic::AssertUnwindSafe(ingest).catch_unwind().await;
             let Ok(ingested) = ingested else {
                 tracing::error!(source = %src.name, input = %input.display(), "panic while ingesting; this input is skipped, the source keeps its schedule");
                 continue;
@@ -185,6 +187,21 @@ async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// Fault injection for the containment above, in debug builds only (the
+/// test suite's): an input whose name contains `VARDE_HUB_PANIC_ON`
+/// panics as a parser bug would. Release builds have no such hook.
+fn panic_hook(input: &Input) {
+    #[cfg(debug_assertions)]
+    if let Ok(marker) = std::env::var("VARDE_HUB_PANIC_ON")
+        && !marker.is_empty()
+        && input.display().contains(marker.as_str())
+    {
+        panic!("VARDE_HUB_PANIC_ON: injected panic for {}", input.display());
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = input;
 }
 
 /// The service: every source, the sighting consumer, until a signal.

@@ -4,8 +4,18 @@
 //! sub-domain), `string` (exact), `substring` (Aho-Corasick) and `regex`
 //! (one `RegexSet`). Lists are grouped by the indicator types they apply
 //! to, so a check costs one lookup per group, not one per list.
+//!
+//! A checkout of MISP's own repository (github.com/MISP/misp-warninglists,
+//! `lists/<name>/list.json` beside `schema.json`) can be named as is: only
+//! its `lists/` folder is read. A list Varde cannot use (a type it does not
+//! implement, a regex its engine does not accept, attribute types with no
+//! Varde indicator type) is left out and reported in
+//! [`Warninglists::skipped`], not an error: a full checkout always holds
+//! some. A file that is not a warninglist, or an entry that does not parse
+//! for its type, is an error naming the file.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -26,10 +36,6 @@ pub enum WarninglistError {
     },
     #[error("{path} is not a MISP warninglist: {detail}")]
     Format { path: PathBuf, detail: String },
-    #[error(
-        "{path}: warninglist type `{kind}` is not supported (cidr, hostname, string, substring, regex)"
-    )]
-    UnknownType { path: PathBuf, kind: String },
     #[error("{path}: entry `{entry}` is not valid for a `{kind}` list: {reason}")]
     Entry {
         path: PathBuf,
@@ -37,6 +43,68 @@ pub enum WarninglistError {
         entry: String,
         reason: String,
     },
+    #[error("{path}: more than {max} warninglists", max = u16::MAX)]
+    TooMany { path: PathBuf },
+    #[error("{path}: folders nested more than {MAX_DEPTH} deep (a symlink loop?)")]
+    TooDeep { path: PathBuf },
+}
+
+/// Folders below a named path that are still searched for lists (a MISP
+/// checkout needs 2: `lists/<name>/list.json`).
+const MAX_DEPTH: usize = 8;
+
+/// Why a list was left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A `type` other than cidr, hostname, string, substring and regex.
+    UnsupportedType(String),
+    /// `matching_attributes` names only MISP attribute types that have no
+    /// Varde indicator type (`phone-number`, `azure-application-id`), so
+    /// the list could never match.
+    NoIndicatorType(Vec<String>),
+    /// A regex the `regex` crate does not accept (PCRE look-around or
+    /// back-references).
+    Regex { entry: String, reason: String },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::UnsupportedType(t) => write!(
+                f,
+                "type `{t}` is not supported (cidr, hostname, string, substring, regex)"
+            ),
+            SkipReason::NoIndicatorType(attrs) => write!(
+                f,
+                "matching_attributes [{}] name no indicator type Varde has",
+                attrs.join(", ")
+            ),
+            SkipReason::Regex { entry, reason } => {
+                // the crate's message ends with the one-line cause
+                let cause = reason.lines().last().unwrap_or_default().trim();
+                write!(f, "regex `{entry}` is not supported: {cause}")
+            }
+        }
+    }
+}
+
+/// A list left out of the load.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub name: String,
+    pub reason: SkipReason,
+}
+
+/// A loaded list.
+#[derive(Clone, Debug)]
+pub struct ListInfo {
+    pub path: PathBuf,
+    pub name: String,
+    /// cidr, hostname, string, substring or regex.
+    pub kind: &'static str,
+    /// Non-empty entries.
+    pub entries: usize,
 }
 
 #[derive(Deserialize)]
@@ -111,16 +179,21 @@ struct Group {
 #[derive(Default)]
 pub struct Warninglists {
     names: Vec<String>,
+    lists: Vec<ListInfo>,
+    skipped: Vec<Skipped>,
     groups: Vec<(Types, Group)>,
     entries: usize,
 }
 
 impl Warninglists {
-    /// Every `*.json` under each path (files or folders, recursively).
+    /// Every `*.json` under each path (files or folders, recursively;
+    /// names starting with `.` are passed over). A folder holding `lists/`
+    /// and `schema.json` is a MISP warninglists checkout: only its
+    /// `lists/` is read.
     pub fn load(paths: &[PathBuf]) -> Result<Warninglists, WarninglistError> {
         let mut files = Vec::new();
         for p in paths {
-            collect(p, &mut files)?;
+            collect(p, 0, &mut files)?;
         }
         files.sort();
         let mut wl = Warninglists::default();
@@ -148,6 +221,16 @@ impl Warninglists {
         &self.names
     }
 
+    /// The loaded lists, in load order.
+    pub fn lists(&self) -> &[ListInfo] {
+        &self.lists
+    }
+
+    /// Lists left out, and why.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
     fn add_file(&mut self, path: &Path) -> Result<(), WarninglistError> {
         let bytes = std::fs::read(path).map_err(|source| WarninglistError::Read {
             path: path.into(),
@@ -165,10 +248,8 @@ impl Warninglists {
             "substring" => "substring",
             "regex" => "regex",
             other => {
-                return Err(WarninglistError::UnknownType {
-                    path: path.into(),
-                    kind: other.into(),
-                });
+                self.skip(path, lf.name, SkipReason::UnsupportedType(other.into()));
+                return Ok(());
             }
         };
         let types = if lf.matching_attributes.is_empty() {
@@ -181,8 +262,27 @@ impl Warninglists {
                 .collect();
             Types::of(&ts)
         };
-        let id = self.names.len() as u16;
-        self.names.push(lf.name);
+        if types.0 == 0 {
+            let attrs = lf.matching_attributes;
+            self.skip(path, lf.name, SkipReason::NoIndicatorType(attrs));
+            return Ok(());
+        }
+        if kind == "regex" {
+            for e in lf.list.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+                if let Err(err) = regex::Regex::new(&misp_regex(e)) {
+                    let reason = SkipReason::Regex {
+                        entry: e.chars().take(80).collect(),
+                        reason: err.to_string(),
+                    };
+                    self.skip(path, lf.name, reason);
+                    return Ok(());
+                }
+            }
+        }
+        let id = u16::try_from(self.names.len())
+            .map_err(|_| WarninglistError::TooMany { path: path.into() })?;
+        self.names.push(lf.name.clone());
+        let before = self.entries;
         let gi = match self.groups.iter().position(|(t, _)| *t == types) {
             Some(i) => i,
             None => {
@@ -235,7 +335,21 @@ impl Warninglists {
                 _ => g.regexes.push((misp_regex(e), id)),
             }
         }
+        self.lists.push(ListInfo {
+            path: path.into(),
+            name: lf.name,
+            kind,
+            entries: self.entries - before,
+        });
         Ok(())
+    }
+
+    fn skip(&mut self, path: &Path, name: String, reason: SkipReason) {
+        self.skipped.push(Skipped {
+            path: path.into(),
+            name,
+            reason,
+        });
     }
 
     fn finish(&mut self, any_path: &Path) -> Result<(), WarninglistError> {
@@ -373,23 +487,33 @@ fn misp_regex(e: &str) -> String {
     e.to_string()
 }
 
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), WarninglistError> {
-    let meta = std::fs::metadata(p).map_err(|source| WarninglistError::Read {
+fn collect(p: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), WarninglistError> {
+    let read_err = |source| WarninglistError::Read {
         path: p.into(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(p).map_err(read_err)?;
     if meta.is_file() {
         out.push(p.to_path_buf());
         return Ok(());
     }
-    let rd = std::fs::read_dir(p).map_err(|source| WarninglistError::Read {
-        path: p.into(),
-        source,
-    })?;
-    for e in rd.flatten() {
+    if depth > MAX_DEPTH {
+        return Err(WarninglistError::TooDeep { path: p.into() });
+    }
+    // A checkout of MISP/misp-warninglists: `lists/<name>/list.json`; the
+    // schema and tooling beside `lists/` are not lists.
+    let lists = p.join("lists");
+    if lists.is_dir() && p.join("schema.json").is_file() {
+        return collect(&lists, depth + 1, out);
+    }
+    for e in std::fs::read_dir(p).map_err(read_err)? {
+        let e = e.map_err(read_err)?;
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue; // .git, .github, editor files
+        }
         let path = e.path();
         if path.is_dir() {
-            collect(&path, out)?;
+            collect(&path, depth + 1, out)?;
         } else if path.extension().is_some_and(|x| x == "json") {
             out.push(path);
         }
@@ -468,18 +592,136 @@ mod tests {
             Warninglists::load(&[d.path().to_path_buf()]),
             Err(WarninglistError::Entry { .. })
         ));
+        // a type Varde does not implement is left out, not an error
         w(
             "f.json",
-            serde_json::json!({"name": "x", "type": "fuzzy", "list": []}),
+            serde_json::json!({"name": "x", "type": "fuzzy", "list": ["a"]}),
         );
-        assert!(matches!(
-            Warninglists::load(&[d.path().to_path_buf()]),
-            Err(WarninglistError::UnknownType { .. })
-        ));
+        let wl = Warninglists::load(&[d.path().to_path_buf()]).unwrap();
+        assert_eq!(wl.len(), 5);
+        assert_eq!(wl.skipped().len(), 1);
+        assert_eq!(
+            wl.skipped()[0].reason,
+            SkipReason::UnsupportedType("fuzzy".into())
+        );
+        assert!(wl.skipped()[0].path.ends_with("f.json"));
         std::fs::write(d.path().join("f.json"), "{").unwrap();
         assert!(matches!(
             Warninglists::load(&[d.path().to_path_buf()]),
             Err(WarninglistError::Format { .. })
+        ));
+    }
+
+    /// The layout of github.com/MISP/misp-warninglists: `lists/<name>/
+    /// list.json` beside `schema.json` (not a list) and `.git/`.
+    fn misp_checkout(root: &Path) {
+        let w = |rel: &str, body: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        };
+        let list = |v: serde_json::Value| v.to_string();
+        w(
+            "schema.json",
+            r#"{"$schema": "http://json-schema.org/schema#"}"#,
+        );
+        w(".git/config.json", "not json at all");
+        w("tools/generator.json", "{}");
+        w(
+            "lists/rfc1918/list.json",
+            &list(
+                serde_json::json!({"name": "List of RFC 1918 CIDR blocks", "version": 5, "description": "d", "type": "cidr", "list": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"], "matching_attributes": ["ip-src", "ip-dst"]}),
+            ),
+        );
+        w("lists/rfc1918/README.md", "# notes");
+        w(
+            "lists/top/list.json",
+            &list(
+                serde_json::json!({"name": "Top", "version": 1, "description": "d", "type": "string", "list": ["google.com"], "matching_attributes": ["domain", "hostname"]}),
+            ),
+        );
+        w(
+            "lists/fuzzy/list.json",
+            &list(
+                serde_json::json!({"name": "Fuzzy", "version": 1, "description": "d", "type": "fuzzy-hash", "list": ["3::"]}),
+            ),
+        );
+        w(
+            "lists/phones/list.json",
+            &list(
+                serde_json::json!({"name": "Phones", "version": 1, "description": "d", "type": "regex", "list": ["^\\+47"], "matching_attributes": ["phone-number"]}),
+            ),
+        );
+        w(
+            "lists/lookaround/list.json",
+            &list(
+                serde_json::json!({"name": "Look-around", "version": 1, "description": "d", "type": "regex", "list": ["/^(?!www\\.)evil/i"], "matching_attributes": ["domain"]}),
+            ),
+        );
+    }
+
+    #[test]
+    fn a_misp_checkout_loads_from_its_lists_folder_and_skips_what_it_cannot_use() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("misp-warninglists");
+        misp_checkout(&root);
+        use IndicatorType::*;
+        // the checkout, its lists/ folder, or a folder holding the checkout
+        // beside an own list
+        std::fs::write(
+            d.path().join("own.json"),
+            serde_json::json!({"name": "Own", "type": "hostname", "list": ["intra.example"]})
+                .to_string(),
+        )
+        .unwrap();
+        for (path, lists) in [
+            (root.clone(), 2),
+            (root.join("lists"), 2),
+            (d.path().to_path_buf(), 3),
+        ] {
+            let wl = Warninglists::load(std::slice::from_ref(&path))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(wl.len(), lists, "{}", path.display());
+            assert_eq!(wl.entries(), if lists == 3 { 5 } else { 4 });
+            let mut skipped: Vec<(String, SkipReason)> = wl
+                .skipped()
+                .iter()
+                .map(|s| (s.name.clone(), s.reason.clone()))
+                .collect();
+            skipped.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(skipped.len(), 3, "{skipped:?}");
+            assert_eq!(
+                skipped[0].1,
+                SkipReason::UnsupportedType("fuzzy-hash".into())
+            );
+            assert_eq!(skipped[1].0, "Look-around");
+            assert!(
+                matches!(&skipped[1].1, SkipReason::Regex { entry, .. } if entry == "/^(?!www\\.)evil/i"),
+                "{skipped:?}"
+            );
+            assert!(skipped[1].1.to_string().contains("not supported"));
+            assert_eq!(
+                skipped[2].1,
+                SkipReason::NoIndicatorType(vec!["phone-number".into()])
+            );
+            let info = wl.lists().iter().find(|l| l.name == "Top").unwrap();
+            assert_eq!((info.kind, info.entries), ("string", 1));
+            assert!(info.path.ends_with("lists/top/list.json"));
+            assert_eq!(
+                wl.check(&ind(Domain, "google.com")).map(str::to_string),
+                Some("Top".into())
+            );
+            assert_eq!(
+                wl.check(&ind(Ipv4, "192.168.1.1")),
+                Some("List of RFC 1918 CIDR blocks")
+            );
+            assert_eq!(wl.check(&ind(Domain, "evil.example")), None);
+        }
+        // without schema.json it is a plain folder: every *.json is a list
+        std::fs::remove_file(root.join("schema.json")).unwrap();
+        assert!(matches!(
+            Warninglists::load(std::slice::from_ref(&root)),
+            Err(WarninglistError::Format { path, .. }) if path.ends_with("tools/generator.json")
         ));
     }
 }
