@@ -340,6 +340,9 @@ pub fn highest_supported(dir: &VerifiedDirectory, view: &RoomView, red: bool) ->
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

@@ -20,6 +20,8 @@ use varde_schemas::KeyId;
 
 pub const MAGIC: &[u8; 4] = b"VRD1";
 pub const FLAG_ENCRYPTED: u8 = 1;
+/// Where the signer's key id starts (after magic and flags).
+pub const SIGNER_AT: usize = 5;
 /// Hard ceiling on a whole envelope (DESIGN.md "Sealing").
 pub const MAX_ENVELOPE: usize = 1 << 20;
 /// Hard ceiling on recipient keys per envelope.

@@ -428,6 +428,16 @@ pub fn assemble_unchecked(
     Bytes::from(out)
 }
 
+/// Signs an already framed signed part (everything but the signature) and
+/// appends the signature. Only for tools and fuzzing: it lets arbitrary
+/// framings reach the checks behind the signature; `seal` is the real path.
+pub fn sign_unchecked(identity: &Identity, signed: &[u8]) -> Bytes {
+    let mut out = signed.to_vec();
+    let sig = identity.signing.sign(&signing_digest(&out));
+    out.extend_from_slice(&sig.to_bytes());
+    Bytes::from(out)
+}
+
 /// An envelope whose signature and header checked out (nothing decrypted).
 #[derive(Debug)]
 pub struct Verified<'a> {

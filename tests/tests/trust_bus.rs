@@ -291,6 +291,23 @@ async fn stanza_bomb_is_refused_cheaply() {
     bomb.extend_from_slice(&genuine[intro.len()..]);
     let forged = with_wrap(&lh, &sealed, gj.key_id, &bomb);
     let size = forged.len();
+
+    // The cost of refusing it, in CPU time of this thread (a figure, not an
+    // assertion): verify, then the wrap check that runs before any X25519.
+    let cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    };
+    let dir = bus.handle.current();
+    let before = cpu();
+    let v = seal::verify(&dir, Some(&sealed.subjects()[0]), &forged, Timestamp::now()).unwrap();
+    let refused = seal::decrypt(&gj, v, size);
+    let spent = cpu() - before;
+    assert!(
+        matches!(refused, Err(seal::OpenError::WrapRefused { .. })),
+        "{refused:?}"
+    );
+    println!("refusing the {size}-byte 9,000-stanza envelope took {spent:?} of CPU");
     raw(&bus, &sealed.subjects()[0], &sealed.msg_id(0), forged).await;
     bus.publish(&kc, to_gjovik("after the bomb")).await.unwrap();
 
