@@ -27,7 +27,7 @@ WANT=()
 while (($#)); do
   case "$1" in
     --core) FEATURES=(--no-default-features); shift ;;
-    --quick) QUICK=(--config 'profile.dev.package."*".opt-level=0' --config 'profile.dev.package.varde-bus.opt-level=0' --config 'profile.dev.package.varde-schemas.opt-level=0' --config 'profile.dev.debug=false'); shift ;;
+    --quick) QUICK=(--config 'profile.dev.package."*".opt-level=0' --config 'profile.dev.package.varde-bus.opt-level=0' --config 'profile.dev.package.varde-hub.opt-level=0' --config 'profile.dev.package.varde-schemas.opt-level=0' --config 'profile.dev.debug=false'); shift ;;
     --jobs) JOBS="$2"; shift 2 ;;
     -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     [0-9]*) SECONDS_EACH="$1"; shift ;;
@@ -42,7 +42,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 echo "fuzz.sh: building the instrumented varde-fuzz ${FEATURES[*]:-(with the bridge)}" >&2
 # --target keeps RUSTFLAGS off build scripts and proc macros (as cargo-fuzz).
 HOST="$(rustc -vV | sed -n 's/^host: //p')"
-cargo build --locked -p varde-fuzz --bin varde-fuzz --target "$HOST" "${FEATURES[@]}" "${QUICK[@]}"
+cargo build --locked -p varde-fuzz --bin varde-fuzz --features libfuzzer --target "$HOST" "${FEATURES[@]}" "${QUICK[@]}"
 BIN="$CARGO_TARGET_DIR/$HOST/debug/varde-fuzz"
 
 # The targets the binary was built with (it lists them when asked wrongly).

@@ -3,7 +3,7 @@
 //! message's TLP label before every post, exactly once across restarts.
 //!
 //! - `config`: the configuration file, checked into typed values.
-//! - `policy`: DESIGN.md's TLP table as a check of a room.
+//! - `policy`: the TLP table (README "TLP 2.0: who can read what") as a check of a room.
 //! - `route`: which rooms a message is for (filters).
 //! - `render`: posts in English and Norwegian Bokmål, with the TLP badge.
 //! - `store`: the bridge's own SQLite store.

@@ -1,4 +1,4 @@
-//! The room check of DESIGN.md's TLP table: may a message with this label
+//! The room check of the TLP table (README "TLP 2.0: who can read what"): may a message with this label
 //! and audience be posted into a room with these members and this
 //! encryption? Pure functions over a [`RoomView`] and the verified
 //! directory, run before every post (and again at `release`).
@@ -346,9 +346,9 @@ mod proptests;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use varde_bus::synthetic::Synthetic;
     use varde_schemas::KeyId;
     use varde_schemas::directory::{KeyRole, OrgKind};
+    use varde_testkit::synthetic::Synthetic;
 
     fn org(s: &str) -> OrgId {
         OrgId::new(s).unwrap()

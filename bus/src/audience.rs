@@ -1,4 +1,4 @@
-//! TLP 2.0 audience rules (DESIGN.md "TLP 2.0 and audiences"): which
+//! TLP 2.0 audience rules (README "TLP 2.0: who can read what"): which
 //! audiences a label allows, who receives a key, and which subjects carry it.
 
 use std::collections::{BTreeSet, HashSet};

@@ -7,15 +7,12 @@ use async_nats::jetstream::{self, kv};
 use futures::StreamExt;
 
 use crate::directory::{self, DirectoryHandle, Offer};
-use crate::transport::{DIRECTORY_BUCKET, DIRECTORY_KEY, TransportError};
+use crate::transport::{DIRECTORY_BUCKET, DIRECTORY_KEY, TransportError, js_err};
 
 async fn bucket(js: &jetstream::Context) -> Result<kv::Store, TransportError> {
-    js.get_key_value(DIRECTORY_BUCKET)
-        .await
-        .map_err(|e| TransportError::JetStream {
-            op: "open directory bucket",
-            detail: format!("{e} (has `varde bus init` been run?)"),
-        })
+    js.get_key_value(DIRECTORY_BUCKET).await.map_err(js_err(
+        "open of the directory bucket (has `varde bus init` been run?)",
+    ))
 }
 
 /// Stores a signed directory after checking it against `roots`, refusing
@@ -40,26 +37,20 @@ pub async fn push(
     let current = kv
         .entry(DIRECTORY_KEY)
         .await
-        .map_err(|e| TransportError::JetStream {
-            op: "read directory",
-            detail: e.to_string(),
-        })?;
+        .map_err(js_err("read directory"))?;
     // Compare-and-set on the revision we read, so two operators pushing at
     // once cannot silently overwrite each other.
     let res = match current {
         Some(entry) => kv
             .update(DIRECTORY_KEY, signed.to_vec().into(), entry.revision)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(js_err("write directory")),
         None => kv
             .create(DIRECTORY_KEY, signed.to_vec().into())
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(js_err("write directory")),
     };
-    res.map_err(|detail| TransportError::JetStream {
-        op: "write directory",
-        detail,
-    })?;
+    res?;
     Ok(new.version())
 }
 
@@ -100,10 +91,7 @@ pub async fn fetch(js: &jetstream::Context) -> Result<Option<Vec<u8>>, Transport
     kv.get(DIRECTORY_KEY)
         .await
         .map(|o| o.map(|b| b.to_vec()))
-        .map_err(|e| TransportError::JetStream {
-            op: "read directory",
-            detail: e.to_string(),
-        })
+        .map_err(js_err("read directory"))
 }
 
 /// How often a watcher re-reads the bucket. Live updates arrive at once
@@ -134,10 +122,7 @@ pub async fn watch(js: jetstream::Context, handle: DirectoryHandle) -> Result<()
         .client()
         .subscribe(directory_subject())
         .await
-        .map_err(|e| TransportError::JetStream {
-            op: "watch directory",
-            detail: e.to_string(),
-        })?;
+        .map_err(js_err("watch directory"))?;
     let mut resync = tokio::time::interval(RESYNC_EVERY);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -22,7 +22,7 @@ pub const MAGIC: &[u8; 4] = b"VRD1";
 pub const FLAG_ENCRYPTED: u8 = 1;
 /// Where the signer's key id starts (after magic and flags).
 pub const SIGNER_AT: usize = 5;
-/// Hard ceiling on a whole envelope (DESIGN.md "Sealing").
+/// Hard ceiling on a whole envelope (README "How a message is sealed").
 pub const MAX_ENVELOPE: usize = 1 << 20;
 /// Hard ceiling on recipient keys per envelope.
 pub const MAX_RECIPIENTS: usize = 2_000;

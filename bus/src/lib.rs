@@ -1,24 +1,35 @@
-//! Varde bus core: TLP audience rules, the signed directory, sealed
-//! envelopes and their NATS JetStream transport.
+//! Varde's trusted core: TLP audience rules, the signed directory, sealed
+//! envelopes and their NATS JetStream transport. Everything a member's
+//! process needs to publish and read, and nothing else (the hub, the CLI
+//! and the Matrix bridge are separate crates on top of this one), so that
+//! it can be audited in an afternoon.
+//!
+//! - [`keys`]: identities (age X25519 + ed25519) and key files, 0600 only.
+//! - [`directory`], [`directory_kv`]: the root-signed member directory, its
+//!   rollback-proof state, and its copy in a JetStream KV bucket.
+//! - [`audience`]: who may read a TLP 2.0 label sent to a target.
+//! - [`envelope`], [`seal`]: the wire format; sign, then encrypt per
+//!   recipient; open = verify before parse, then one X25519 unwrap.
+//! - [`subject`], [`transport`]: subject layout, the `VARDE` stream,
+//!   publishing with exactly-once message ids.
+//! - [`inbox`], [`replay`]: a durable consumer's deliveries, opened off the
+//!   reactor, with per-sender replay protection.
+//! - [`settings`], [`session`]: configuration sections that name the key
+//!   and the file on error; a process's identity, directory and connection.
 
 pub mod audience;
-pub mod bench;
 pub mod directory;
 pub mod directory_kv;
 pub mod envelope;
-pub mod hub;
 pub mod inbox;
 pub mod keys;
-pub mod provision;
+pub mod logging;
 pub mod replay;
 pub mod seal;
+pub mod session;
 pub mod settings;
 pub mod subject;
-pub mod synthetic;
 pub mod time;
 pub mod transport;
-
-pub mod cli;
-pub mod logging;
 
 pub use varde_schemas as schemas;

@@ -1,6 +1,6 @@
 //! Replay memory: which envelopes a reader has already taken, keyed by the
 //! signing key and the envelope id, optionally kept in a file so a restart
-//! does not reopen the door (DESIGN.md "Trust": ids are per sender).
+//! does not reopen the door (README "Security: who may say what": ids are per sender).
 //!
 //! Ids are chosen by senders, so an id alone names nothing: a member that
 //! reuses another member's id must not make the genuine envelope look like

@@ -1,4 +1,4 @@
-//! Sealing and opening envelopes (DESIGN.md "Sealing").
+//! Sealing and opening envelopes (README "How a message is sealed").
 //!
 //! Seal: the payload is encrypted once with XChaCha20-Poly1305 under a fresh
 //! 32-byte content key, the exact header bytes as associated data; the

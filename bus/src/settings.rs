@@ -13,7 +13,7 @@ use varde_schemas::OrgId;
 
 use crate::directory::{self, DirectoryError, DirectoryHandle};
 use crate::keys::{Identity, KeyError};
-use crate::transport::{NatsSettings, StreamSettings};
+use crate::transport::NatsSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -150,28 +150,6 @@ impl Default for ConsumerSettings {
     }
 }
 
-/// The `varde` CLI's configuration file.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    #[serde(default)]
-    pub identity: IdentitySettings,
-    #[serde(default)]
-    pub directory: DirectorySettings,
-    #[serde(default)]
-    pub nats: NatsSettings,
-    #[serde(default)]
-    pub stream: StreamSettings,
-    #[serde(default)]
-    pub consumer: ConsumerSettings,
-    /// Hub settings (`varde ingest`, `varde hub run`, `varde export`).
-    #[serde(default)]
-    pub hub: crate::hub::settings::HubSettings,
-    /// Log format: `text` (default) or `json`.
-    #[serde(default)]
-    pub log_format: Option<String>,
-}
-
 /// Resolves `p` against the directory of the config file.
 pub fn resolve(file: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
@@ -204,18 +182,6 @@ pub trait BusSettings {
     fn identity(&self) -> &IdentitySettings;
     fn directory(&self) -> &DirectorySettings;
     fn nats(&self) -> &NatsSettings;
-}
-
-impl BusSettings for Settings {
-    fn identity(&self) -> &IdentitySettings {
-        &self.identity
-    }
-    fn directory(&self) -> &DirectorySettings {
-        &self.directory
-    }
-    fn nats(&self) -> &NatsSettings {
-        &self.nats
-    }
 }
 
 impl<T: BusSettings> Loaded<T> {
@@ -345,7 +311,7 @@ impl<T: BusSettings> Loaded<T> {
         if n.inbox_prefix.is_none()
             && let Ok(org) = self.org()
         {
-            n.inbox_prefix = Some(crate::provision::plan::inbox_prefix(&org));
+            n.inbox_prefix = Some(crate::subject::inbox_prefix(&org));
         }
         for p in [
             &mut n.nkey_seed,
@@ -365,6 +331,35 @@ impl<T: BusSettings> Loaded<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::StreamSettings;
+
+    /// The core sections as a process's configuration file holds them.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Settings {
+        #[serde(default)]
+        identity: IdentitySettings,
+        #[serde(default)]
+        directory: DirectorySettings,
+        #[serde(default)]
+        nats: NatsSettings,
+        // Only parsed: the test checks the errors it gives.
+        #[serde(default)]
+        #[allow(dead_code)]
+        stream: StreamSettings,
+    }
+
+    impl BusSettings for Settings {
+        fn identity(&self) -> &IdentitySettings {
+            &self.identity
+        }
+        fn directory(&self) -> &DirectorySettings {
+            &self.directory
+        }
+        fn nats(&self) -> &NatsSettings {
+            &self.nats
+        }
+    }
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("varde.toml");

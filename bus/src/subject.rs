@@ -1,4 +1,4 @@
-//! Subject layout (DESIGN.md "The bus"). The sender comes first so broker
+//! Subject layout (docs/ARCHITECTURE.md "The journey of one message"). The sender comes first so broker
 //! permissions can pin each org to `varde.v1.<org>.>`:
 //!
 //! ```text
@@ -25,6 +25,14 @@ pub fn group(sender: &OrgId, group: &GroupId, kind: Kind) -> String {
 
 pub fn org(sender: &OrgId, target: &OrgId, kind: Kind) -> String {
     format!("{PREFIX}.{sender}.org.{target}.{kind}")
+}
+
+/// Reply subjects of every connection of `org` start with this (set as the
+/// client's inbox prefix), so an org may subscribe to its own replies but
+/// never to another org's PubAcks or pulled messages. The broker's
+/// permissions (`varde nats provision`) allow exactly this prefix.
+pub fn inbox_prefix(org: &OrgId) -> String {
+    format!("_INBOX.{org}")
 }
 
 /// What a subject addresses.

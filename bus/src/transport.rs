@@ -32,10 +32,22 @@ pub enum TransportError {
     },
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
-    #[error("JetStream {op} failed: {detail}")]
-    JetStream { op: &'static str, detail: String },
-    #[error("publish to {subject} failed: {detail}")]
-    Publish { subject: String, detail: String },
+    #[error("JetStream {op} failed: {source}")]
+    JetStream {
+        op: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error(
+        "stream {STREAM} exists with memory storage; it must use file storage (delete and recreate it)"
+    )]
+    MemoryStorage,
+    #[error("publish to {subject} failed: {source}")]
+    Publish {
+        subject: String,
+        #[source]
+        source: BoxError,
+    },
     #[error(
         "envelope {id} was not stored on {subject}: its message id `{msg_id}` was already taken on the stream by an earlier message that was not ours; someone may have claimed this id on purpose. Seal the message again (a new id) and publish it again"
     )]
@@ -56,10 +68,16 @@ pub enum TransportError {
     TlsPair,
 }
 
-fn js_err(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> TransportError {
+/// The async-nats error behind a failed operation, kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A JetStream `op` that failed with `e`, keeping `e` as the source.
+pub(crate) fn js_err<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl FnOnce(E) -> TransportError {
     move |e| TransportError::JetStream {
         op,
-        detail: e.to_string(),
+        source: Box::new(e),
     }
 }
 
@@ -349,10 +367,7 @@ pub async fn init(
     };
     match js.get_stream(STREAM).await {
         Ok(mut existing) => {
-            let info = existing
-                .info()
-                .await
-                .map_err(|e| js_err("stream info")(&e))?;
+            let info = existing.info().await.map_err(js_err("stream info"))?;
             let have = &info.config;
             let differs = have.subjects != want.subjects
                 || have.max_age != want.max_age
@@ -361,32 +376,50 @@ pub async fn init(
                 || have.max_message_size != want.max_message_size
                 || have.deny_delete != want.deny_delete;
             if have.storage != want.storage {
-                return Err(TransportError::JetStream {
-                    op: "stream init",
-                    detail: "stream VARDE exists with memory storage; it must use file storage (delete and recreate it)".into(),
-                });
+                return Err(TransportError::MemoryStorage);
             }
             if differs {
                 js.update_stream(&want)
                     .await
-                    .map_err(|e| js_err("stream update")(&e))?;
+                    .map_err(js_err("stream update"))?;
                 report.stream_updated = true;
             }
         }
-        Err(_) => {
+        // Only a stream that is not there is created: any other failure
+        // (no permission, no JetStream, a timeout) is reported, not
+        // papered over by an attempt to create it.
+        Err(e) if stream_not_found(&e) => {
             js.create_stream(want)
                 .await
-                .map_err(|e| js_err("stream create")(&e))?;
+                .map_err(js_err("stream create"))?;
             report.stream_created = true;
         }
+        Err(e) => return Err(js_err("stream lookup")(e)),
     }
-    if js.get_key_value(DIRECTORY_BUCKET).await.is_err() {
-        js.create_key_value(directory_bucket_config(s.replicas))
-            .await
-            .map_err(|e| js_err("kv create")(&e))?;
-        report.bucket_created = true;
+    match js.get_key_value(DIRECTORY_BUCKET).await {
+        Ok(_) => {}
+        Err(e)
+            if e.kind() == jetstream::context::KeyValueErrorKind::GetBucket
+                && std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<jetstream::context::GetStreamError>())
+                    .is_some_and(stream_not_found) =>
+        {
+            js.create_key_value(directory_bucket_config(s.replicas))
+                .await
+                .map_err(js_err("kv create"))?;
+            report.bucket_created = true;
+        }
+        Err(e) => return Err(js_err("kv lookup")(e)),
     }
     Ok(report)
+}
+
+fn stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }
 
 /// JetStream context tuned for publishing: the ack window bounds how many
@@ -507,7 +540,7 @@ pub async fn send_attempt(
                 .await
                 .map_err(|e| TransportError::Publish {
                     subject: subject.clone(),
-                    detail: e.to_string(),
+                    source: Box::new(e),
                 })?;
         out.push(Pending {
             subject: subject.clone(),
@@ -531,7 +564,7 @@ pub async fn confirm(pending: Vec<Pending>) -> Result<Vec<Stored>, TransportErro
             } else {
                 TransportError::Publish {
                     subject: p.subject.clone(),
-                    detail: e.to_string(),
+                    source: Box::new(e),
                 }
             }
         })?;

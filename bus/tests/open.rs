@@ -8,10 +8,10 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use varde_bus::audience::AudienceError;
 use varde_bus::seal::{self, Draft, OpenError, Opener};
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::KeyRole;
 use varde_schemas::payload::{Advisory, Alert, Severity};
 use varde_schemas::{Audience, GroupId, Header, Kind, OrgId, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 
 fn org(s: &str) -> OrgId {
     OrgId::new(s).unwrap()

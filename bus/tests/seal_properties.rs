@@ -27,10 +27,10 @@ use varde_bus::audience::AudienceError;
 use varde_bus::directory::VerifiedDirectory;
 use varde_bus::keys::Identity;
 use varde_bus::seal::{self, Draft, OpenError, Opener, SealError};
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::{KeyRole, OrgKind};
 use varde_schemas::payload::{Ack, Alert, Chat, ChatAction, Person, Severity};
 use varde_schemas::{Audience, GroupId, KeyId, Kind, OrgId, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 
 /// The directory's orgs: id, kind, groups. `partner-x` is no community
 /// member but is in `health`.
@@ -162,7 +162,7 @@ fn group_known(group: &str) -> bool {
 }
 
 /// The TLP 2.0 table as the forms of audience each label may name
-/// (DESIGN.md): GREEN anything but "nobody", AMBER no community,
+/// (README "TLP 2.0: who can read what"): GREEN anything but "nobody", AMBER no community,
 /// AMBER+STRICT only orgs and people, RED only people. CLEAR anything.
 fn table(label: Tlp, a: &Audience) -> Result<(), AudienceError> {
     let community = a.community;

@@ -29,8 +29,8 @@ secret() { "$PY" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 
 [[ -f "$DEMO/directory.draft.json" ]] || { echo "run deploy/local/up.sh first" >&2; exit 1; }
 
-say "Building varde-bridge"
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p varde-bridge --bin varde-bridge
+say "Building varde-bridge (already built by up.sh: the workspace build)"
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
 VARDE="$ROOT/target/debug/varde"
 BRIDGE="$ROOT/target/debug/varde-bridge"
 

@@ -29,8 +29,10 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 say "Installing pinned servers into .venv/ (skipped when present)"
 "$ROOT/deploy/dev/venv.sh"
 
-say "Building varde (debug profile, dependencies optimised)"
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p varde-bus --bin varde
+say "Building varde and varde-bridge (debug profile, dependencies optimised)"
+# The same feature resolution as tests/run.sh (whole workspace), so the test
+# command reuses this build instead of compiling matrix-sdk again.
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
 VARDE="$ROOT/target/debug/varde"
 
 "$ROOT/deploy/local/down.sh" >/dev/null 2>&1 || true

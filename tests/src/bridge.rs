@@ -16,12 +16,12 @@ use tokio::process::Command;
 use varde_bridge::matrix::reader::{ReadEvent, Reader};
 use varde_bus::keys::{self, Identity, encode_verifying_key};
 use varde_bus::seal::{Draft, Sealed};
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::KeyRole;
 use varde_schemas::{Audience, KeyId, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 
-use crate::process::{ServerProcess, keep_dir_if_asked, log_tail};
 use crate::{BusFixture, MatrixUser, RegisteredUser, Synapse, workspace_bin};
+use varde_testkit::process::{ServerProcess, keep_dir_if_asked, log_tail};
 
 /// The people of the test world: (name, org). `stranger` is in no org.
 pub const PEOPLE: [(&str, Option<&str>); 5] = [

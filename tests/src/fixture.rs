@@ -11,8 +11,8 @@ use varde_bus::directory::DirectoryHandle;
 use varde_bus::inbox::{Delivery, Inbox, InboxConfig};
 use varde_bus::keys::Identity;
 use varde_bus::seal::{self, Draft, Opener, Sealed};
-use varde_bus::synthetic::Synthetic;
 use varde_bus::transport::{self, NatsSettings, StreamSettings};
+use varde_testkit::synthetic::Synthetic;
 
 use crate::NatsServer;
 

@@ -1,36 +1,22 @@
-//! Harness for Varde's integration tests: starts real servers from the
-//! repository's `.venv/` (installed by `deploy/dev/venv.sh`) on free
-//! 127.0.0.1 ports, waits until they answer, and on drop kills them and
-//! removes their temp dirs.
+//! Harness for Varde's integration tests. The servers ([`NatsServer`],
+//! [`NatsCluster`], [`Synapse`], [`MatrixUser`]) and synthetic directories
+//! come from the test kit (`tests/kit`, shared with the benches); this crate
+//! adds the worlds the tests run in:
 //!
-//! - [`NatsServer`]: `nats-server` with JetStream.
-//! - [`NatsCluster`]: three clustered `nats-server`s (routes, JetStream Raft).
-//! - [`Synapse`]: a Matrix homeserver with SQLite, open registration and no
-//!   rate limits (policy in `deploy/synapse/homeserver.dev.yaml`).
-//! - [`MatrixUser`]: a plain client-server API client for "another account".
+//! - [`fixture`]: a bus with a demo directory and its stream.
+//! - [`provisioned`]: a broker with every org's nkey user and consumer.
 //! - [`bridge`]: a world for `varde-bridge` tests (Synapse, bus, directory
 //!   with Matrix users, the bridge as a child process).
 //! - [`pair`]: two homeservers that do not federate, two orgs' bridges, one bus.
-//!
-//! Server output goes to a log file in the server's temp dir; startup errors
-//! quote its last lines. Set `VARDE_KEEP_TEST_DIRS=1` to keep the temp dirs.
 
 pub mod bridge;
-pub mod cluster;
 pub mod fixture;
-mod matrix;
-mod nats;
 pub mod pair;
-mod ports;
-mod process;
 pub mod provisioned;
-mod synapse;
-mod venv;
 
-pub use cluster::NatsCluster;
 pub use fixture::{BusFixture, drain, varde_ok, workspace_bin};
-pub use matrix::{MatrixError, MatrixUser};
-pub use nats::NatsServer;
-pub use ports::{free_port, try_free_port};
-pub use synapse::{RegisteredUser, Synapse};
-pub use venv::{repo_root, venv_bin};
+// The servers come from the test kit, shared with the benches.
+pub use varde_testkit::{
+    MatrixError, MatrixUser, NatsCluster, NatsServer, RegisteredUser, Synapse, Synthetic, cluster,
+    free_port, process, repo_root, try_free_port, venv_bin,
+};

@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use varde_bridge::matrix::reader::Reader;
 use varde_bus::keys::{self, Identity, encode_verifying_key};
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::KeyRole;
+use varde_testkit::synthetic::Synthetic;
 
-use crate::process::keep_dir_if_asked;
 use crate::{BusFixture, MatrixUser, RegisteredUser, Synapse};
+use varde_testkit::process::keep_dir_if_asked;
 
 /// (homeserver, name, org): `a` or `b`; `stranger` is in no org, `eve` is
 /// in `innlandet-fk` (foreign to gjovik).

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
 use varde_bus::directory::DirectoryHandle;
-use varde_bus::provision::{self, Options, Reload, ReloadError, Report};
-use varde_bus::synthetic::Synthetic;
 use varde_bus::transport::{self, NatsSettings, StreamSettings};
+use varde_cli::provision::{self, Options, Reload, ReloadError, Report};
+use varde_testkit::synthetic::Synthetic;
 
 use crate::NatsServer;
 

@@ -8,9 +8,9 @@
 use std::process::Command;
 
 use varde_bus::seal::{self, Draft, Opener};
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::KeyRole;
 use varde_schemas::{Audience, Kind, OrgId, Tlp};
+use varde_testkit::synthetic::Synthetic;
 
 fn tool(name: &str) -> String {
     let found = Command::new("sh")

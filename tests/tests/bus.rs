@@ -112,7 +112,7 @@ fn payload(kind: Kind) -> Payload {
 
 #[tokio::test]
 async fn every_kind_and_label_reaches_exactly_its_audience() {
-    let mut world = varde_bus::synthetic::Synthetic::demo();
+    let mut world = varde_testkit::synthetic::Synthetic::demo();
     let kari = world.add_key("gjovik", KeyRole::Person, "Kari Nordmann");
     let bus = BusFixture::with(world).await.unwrap();
     let kc = bus.identity("kcsirt");
@@ -203,7 +203,7 @@ async fn raw(bus: &BusFixture, subject: &str, bytes: Vec<u8>) {
 
 #[tokio::test]
 async fn bad_envelopes_are_terminated_counted_and_do_not_stop_the_consumer() {
-    let mut world = varde_bus::synthetic::Synthetic::demo();
+    let mut world = varde_testkit::synthetic::Synthetic::demo();
     let revoked = world.add_key("kcsirt", KeyRole::Device, "old laptop");
     let expired = world.add_key("kcsirt", KeyRole::Device, "old server");
     let past = Timestamp::now() - SignedDuration::from_hours(1);
@@ -437,7 +437,7 @@ async fn directory_updates_through_kv_without_restart_and_bad_ones_are_refused()
         .await
         .unwrap();
     // Signed by the wrong key: refused by push and ignored by watchers.
-    let mut evil = varde_bus::synthetic::Synthetic::demo();
+    let mut evil = varde_testkit::synthetic::Synthetic::demo();
     evil.dir.version = 99;
     let e = varde_bus::directory_kv::push(&bus.js, &evil.signed().unwrap(), &roots)
         .await

@@ -15,10 +15,10 @@ use async_nats::jetstream::{self, consumer::pull};
 use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::seal::{self, Draft, Opener, Sealed};
 use varde_bus::subject;
-use varde_bus::synthetic::Synthetic;
 use varde_bus::transport::{self, DIRECTORY_BUCKET, NatsSettings, STREAM, StreamSettings};
 use varde_schemas::payload::{Alert, Severity};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 use varde_tests::NatsCluster;
 
 const MESSAGES: usize = 10_000;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use varde_bus::provision::{self, dev_ca};
+use varde_cli::provision::{self, dev_ca};
 use varde_tests::{repo_root, venv_bin};
 
 fn deploy(p: &str) -> PathBuf {

@@ -8,13 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use varde_bus::hub::Hub;
-use varde_bus::hub::settings::{HubSettings, SourceKind};
-use varde_bus::hub::source::{Input, SourceOptions};
-use varde_bus::hub::summary::Summary;
-use varde_bus::hub::warninglist::Warninglists;
 use varde_bus::inbox::Delivery;
 use varde_bus::seal::{OpenError, Opener};
+use varde_hub::Hub;
+use varde_hub::settings::{HubSettings, SourceKind};
+use varde_hub::source::{Input, SourceOptions};
+use varde_hub::summary::Summary;
+use varde_hub::warninglist::Warninglists;
 use varde_schemas::payload::{IndicatorType, MatchKind, Payload, Sighting};
 use varde_schemas::{Audience, Kind, OrgId, Tlp};
 use varde_tests::{BusFixture, drain, repo_root};
@@ -615,9 +615,9 @@ async fn bad_input_is_counted_and_reported_and_the_rest_ingested() {
 
 #[tokio::test]
 async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_count() {
-    use varde_bus::hub::run::{serve_sightings, sighting_inbox};
-    use varde_bus::hub::sighting::SightingDesk;
     use varde_bus::seal::Draft;
+    use varde_hub::run::{serve_sightings, sighting_inbox};
+    use varde_hub::sighting::SightingDesk;
 
     let bus = BusFixture::start().await.unwrap();
     let state = tempfile::tempdir().unwrap();

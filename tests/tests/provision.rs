@@ -19,14 +19,14 @@ use jiff::Timestamp;
 use varde_bus::directory::DirectoryHandle;
 use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::keys::Identity;
-use varde_bus::provision;
 use varde_bus::seal::{self, Draft, Opener};
-use varde_bus::synthetic::Synthetic;
 use varde_bus::transport::{self, DIRECTORY_BUCKET, DIRECTORY_KEY, STREAM};
 use varde_bus::{directory_kv, subject};
+use varde_cli::provision;
 use varde_schemas::directory::OrgKind;
 use varde_schemas::payload::*;
 use varde_schemas::{Audience, GroupId, OrgId, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 use varde_tests::drain;
 use varde_tests::provisioned::{ProvisionedBus, impatient};
 

@@ -14,12 +14,12 @@ use std::time::Duration;
 use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::keys::encode_verifying_key;
 use varde_bus::seal::{self, Draft, Opener};
-use varde_bus::synthetic::Synthetic;
 use varde_bus::transport::{self, NatsSettings, StreamSettings};
 use varde_bus::{directory_kv, subject};
 use varde_schemas::directory::OrgKind;
 use varde_schemas::payload::{Alert, Severity};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 use varde_tests::provisioned::include_line;
 use varde_tests::{NatsServer, drain, workspace_bin};
 

@@ -1,4 +1,4 @@
-//! A compromised member on the bus (DESIGN.md "Trust"): it holds its own
+//! A compromised member on the bus (docs/THREAT-MODEL.md): it holds its own
 //! keys and NATS user and speaks in its own name, and nothing it sends may
 //! silence, replay or stall another member's messages. Each test is named
 //! for the attack, against a real nats-server.

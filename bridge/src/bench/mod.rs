@@ -16,11 +16,11 @@ use anyhow::{Context as _, bail};
 use jiff::Timestamp;
 use varde_bus::keys::{self, encode_verifying_key};
 use varde_bus::seal::{self, Draft};
-use varde_bus::synthetic::Synthetic;
 use varde_bus::transport::{self, NatsSettings, StreamSettings};
 use varde_schemas::directory::KeyRole;
 use varde_schemas::payload::{Advisory, Alert, Severity};
 use varde_schemas::{Audience, Payload, Tlp};
+use varde_testkit::synthetic::Synthetic;
 
 use crate::config::Language;
 use crate::render::{self, Style};

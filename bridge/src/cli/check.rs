@@ -79,7 +79,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<bool> {
         dir.orgs().len()
     );
     if let Some(i) = &identity
-        && let Err(e) = varde_bus::cli::check_identity_registered(&directory, i)
+        && let Err(e) = varde_bus::session::check_identity_registered(&directory, i)
     {
         println!("identity: FLAG {e}");
         ok = false;

@@ -36,7 +36,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let js = varde_bus::transport::jetstream(client.clone());
     let kv = varde_bus::directory_kv::fetch(&js).await.ok().flatten();
     let directory = loaded.directory_handle(kv)?;
-    varde_bus::cli::check_identity_registered(&directory, &identity)?;
+    varde_bus::session::check_identity_registered(&directory, &identity)?;
     if loaded.value.directory.watch {
         let (js, handle) = (js.clone(), directory.clone());
         tokio::spawn(async move {

@@ -10,9 +10,9 @@ use std::sync::{Arc, LazyLock};
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::{KeyRole, OrgKind};
 use varde_schemas::{GroupId, KeyId};
+use varde_testkit::synthetic::Synthetic;
 
 use super::*;
 
@@ -163,7 +163,7 @@ fn member_orgs(view: &RoomView) -> BTreeSet<&'static str> {
     view.members.iter().filter_map(|u| org_of(u)).collect()
 }
 
-/// The table, straight from DESIGN.md.
+/// The table, straight from README "TLP 2.0: who can read what".
 fn oracle(w: &World, rules: RoomRules, view: &RoomView, label: Tlp, a: &Audience) -> bool {
     if label == Tlp::Clear {
         return true;

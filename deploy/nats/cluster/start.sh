@@ -24,7 +24,7 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 if [[ ! -x "$NATS_SERVER" ]]; then
   "$ROOT/deploy/dev/venv.sh"
 fi
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p varde-bus --bin varde
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
 VARDE="$ROOT/target/debug/varde"
 
 "$HERE/stop.sh" >/dev/null 2>&1 || true

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::header::Kind;
 use crate::ids::OrgId;
 
-/// Limit on indicators in one envelope (DESIGN.md "Sealing").
+/// Limit on indicators in one envelope (README "How a message is sealed").
 pub const MAX_INDICATORS: usize = 5_000;
 
 /// A person acting through a bridge or the CLI, for attribution.

@@ -7,8 +7,8 @@ use std::sync::{Arc, LazyLock};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use varde_bus::directory::VerifiedDirectory;
 use varde_bus::keys::Identity;
-use varde_bus::synthetic::Synthetic;
 use varde_schemas::directory::KeyRole;
+use varde_testkit::synthetic::Synthetic;
 
 const AGE: [&str; 4] = [
     "AGE-SECRET-KEY-1J7F4QPP36YX3RP3SDRDTMGMKR4K7EES0CM7HPT2M2UR8L0YV50QSEXCR0J",

@@ -14,11 +14,11 @@ use std::sync::{Arc, LazyLock};
 use jiff::Timestamp;
 use varde_bus::directory::{self, VerifiedDirectory};
 use varde_bus::envelope;
-use varde_bus::hub::record::{Candidate, LocFn, Location, Sink};
-use varde_bus::hub::source::{SourceOptions, csv, misp, stix};
 use varde_bus::seal;
-use varde_bus::settings::{Loaded, Settings};
+use varde_bus::settings::{BusSettings, Loaded};
 use varde_bus::subject;
+use varde_hub::record::{Candidate, LocFn, Location, Sink};
+use varde_hub::source::{SourceOptions, csv, misp, stix};
 use varde_schemas::Tlp;
 use varde_schemas::payload::{Advisory, Indicator};
 
@@ -157,6 +157,41 @@ pub fn with_file(name: &str, data: &[u8], load: impl FnOnce(&std::path::Path)) {
     }
 }
 
+/// `varde.toml` as `varde_cli::settings::Settings` reads it: the core's
+/// sections and the hub's. Spelled out here so that the instrumented build
+/// does not take in the CLI (and its bench servers).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    identity: varde_bus::settings::IdentitySettings,
+    #[serde(default)]
+    directory: varde_bus::settings::DirectorySettings,
+    #[serde(default)]
+    nats: varde_bus::transport::NatsSettings,
+    #[serde(default)]
+    stream: varde_bus::transport::StreamSettings,
+    #[serde(default)]
+    consumer: varde_bus::settings::ConsumerSettings,
+    #[serde(default)]
+    hub: varde_hub::settings::HubSettings,
+    #[serde(default)]
+    #[allow(dead_code)]
+    log_format: Option<String>,
+}
+
+impl BusSettings for Settings {
+    fn identity(&self) -> &varde_bus::settings::IdentitySettings {
+        &self.identity
+    }
+    fn directory(&self) -> &varde_bus::settings::DirectorySettings {
+        &self.directory
+    }
+    fn nats(&self) -> &varde_bus::transport::NatsSettings {
+        &self.nats
+    }
+}
+
 /// `varde.toml`: the core settings with the hub's section.
 fn config(data: &[u8]) {
     with_file("varde.toml", data, |p| {
@@ -164,6 +199,7 @@ fn config(data: &[u8]) {
             let _ = s.org();
             let _ = s.roots();
             let _ = s.value.hub.sources.len();
+            let _ = (&s.value.stream, &s.value.consumer);
         }
     });
 }
