@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::policy::{self, RoomRules};
 use crate::publish::Publisher;
 use crate::share::{self, Target};
-use crate::store::Store;
+use crate::store::{IncidentState, Store};
 use crate::timeline::{RoomEvent, What};
 
 /// What the room side shares with the relay and the incident handling.
@@ -158,7 +158,7 @@ impl RoomSide {
         let target = match self.configured(&ev.room_id).and_then(|c| c.share.as_ref()) {
             Some(s) => Target::from(s),
             None => match self.store.incident_in_room(&ev.room_id)? {
-                Some(i) if i.state == "open" => {
+                Some(i) if i.state == IncidentState::Open => {
                     crate::incident::target(&self.directory.current(), &i)
                 }
                 _ => return Ok(()),

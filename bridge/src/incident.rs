@@ -39,6 +39,7 @@ use crate::matrix::{SendError, txn_id};
 use crate::policy::{self, RoomRules};
 use crate::relay::Message;
 use crate::share::{self, Target};
+use crate::store::IncidentState;
 use crate::timeline::RoomEvent;
 
 const MAX_TITLE: usize = 300;
@@ -151,7 +152,7 @@ pub async fn act(
             Language::Nb => "dette er ikke et hendelsesrom".into(),
         })));
     };
-    if row.state != "open" {
+    if row.state != IncidentState::Open {
         return Ok(Err(Refusal(match lang {
             Language::En => "the incident is closed".into(),
             Language::Nb => "hendelsen er lukket".into(),
