@@ -27,10 +27,10 @@ use crate::command::{self, Command};
 use crate::config::{self, Language};
 use crate::matrix::{Bot, SendError, txn_id};
 use crate::metrics::Metrics;
-use crate::policy::{self, RoomRules};
+use crate::policy::{self, RoomRules, RoomView};
 use crate::publish::Publisher;
-use crate::share::{self, Target};
-use crate::store::Store;
+use crate::share::{self, Decision, Target};
+use crate::store::{IncidentState, Store, StoreError};
 use crate::timeline::{RoomEvent, What};
 
 /// What the room side shares with the relay and the incident handling.
@@ -51,6 +51,42 @@ pub struct RoomSide {
 
 /// A reason a command or share is refused, said in the room.
 pub struct Refusal(pub String);
+
+/// Why a command has no answer of its own: it was refused (the refusal is
+/// said in the room instead), or the homeserver or the store failed and
+/// nothing can be said.
+pub enum CommandError {
+    Refused(Refusal),
+    Send(SendError),
+}
+
+impl From<Refusal> for CommandError {
+    fn from(r: Refusal) -> Self {
+        CommandError::Refused(r)
+    }
+}
+
+impl From<SendError> for CommandError {
+    fn from(e: SendError) -> Self {
+        CommandError::Send(e)
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        CommandError::Send(e.into())
+    }
+}
+
+/// A command being run: the event that gave it, in which room, and the
+/// organisation of its sender.
+pub struct Request<'a> {
+    pub room: &'a Room,
+    pub ev: &'a RoomEvent,
+    pub lang: Language,
+    pub dir: &'a VerifiedDirectory,
+    pub org: OrgId,
+}
 
 impl RoomSide {
     fn configured(&self, room_id: &str) -> Option<&config::Room> {
@@ -128,10 +164,7 @@ impl RoomSide {
                     .await;
             }
             let text = match command::parse(&self.commands.prefix, body) {
-                Some(Ok(cmd)) => match self.run_command(&room, ev, lang, cmd).await? {
-                    Ok(t) => t,
-                    Err(Refusal(why)) => refused(lang, &why),
-                },
+                Some(Ok(cmd)) => said(lang, self.run_command(&room, ev, lang, cmd).await)?,
                 Some(Err(e)) => {
                     tracing::info!(room = %ev.room_id, error = %e, "bad command");
                     bad_command(lang, &e.to_string(), &self.commands.prefix)
@@ -145,10 +178,7 @@ impl RoomSide {
             if key == "✅" || key == "✔" {
                 let row = self.store.event(&ev.room_id, target)?;
                 if let Some(row) = row.filter(|r| !r.origin && r.kind != "chat") {
-                    let text = match self.ack(&room, ev, row.envelope_id).await? {
-                        Ok(t) => t,
-                        Err(Refusal(why)) => refused(lang, &why),
-                    };
+                    let text = said(lang, self.ack(&room, ev, row.envelope_id).await)?;
                     return self.answer(&room, ev, &text).await;
                 }
             }
@@ -158,7 +188,7 @@ impl RoomSide {
         let target = match self.configured(&ev.room_id).and_then(|c| c.share.as_ref()) {
             Some(s) => Target::from(s),
             None => match self.store.incident_in_room(&ev.room_id)? {
-                Some(i) if i.state == "open" => {
+                Some(i) if i.state == IncidentState::Open => {
                     crate::incident::target(&self.directory.current(), &i)
                 }
                 _ => return Ok(()),
@@ -198,8 +228,8 @@ impl RoomSide {
         }
         let author = self.person(room, &ev.sender, org).await;
         let mut out = match share::outgoing(&self.store, target, ev, author)? {
-            Ok(o) => o,
-            Err(why) => {
+            Decision::Share(o) => *o,
+            Decision::NotShared(why) => {
                 tracing::debug!(room = %ev.room_id, event = %ev.event_id, %why, "not shared");
                 return Ok(());
             }
@@ -296,11 +326,11 @@ impl RoomSide {
         ev: &RoomEvent,
         lang: Language,
         cmd: Command,
-    ) -> Result<Result<String, Refusal>, SendError> {
+    ) -> Result<String, CommandError> {
         let dir = self.directory.current();
         let Some(org) = dir.org_of_matrix_user(&ev.sender).map(|o| o.id.clone()) else {
             tracing::info!(room = %ev.room_id, "command from a user outside the directory refused");
-            return Ok(Err(Refusal(match lang {
+            return Err(Refusal(match lang {
                 Language::En => format!(
                     "{} is not a user of any organisation in the directory",
                     ev.sender
@@ -309,32 +339,32 @@ impl RoomSide {
                     "{} er ikke bruker i noen organisasjon i katalogen",
                     ev.sender
                 ),
-            })));
+            })
+            .into());
         };
         tracing::info!(room = %ev.room_id, org = %org, command = command_name(&cmd), "command");
-        if signs(&cmd)
-            && let Err(r) = self.acts_for(lang, &ev.sender, &org)
-        {
-            return Ok(Err(r));
+        if signs(&cmd) {
+            self.acts_for(lang, &ev.sender, &org)?;
         }
+        let req = Request {
+            room,
+            ev,
+            lang,
+            dir: &dir,
+            org,
+        };
         match cmd {
-            Command::Help => Ok(Ok(command::help(lang, &self.commands.prefix))),
-            Command::Status => Ok(Ok(self.status(lang, &dir))),
-            Command::Share { label, to, text } => {
-                self.share_command(room, ev, lang, &dir, org, label, to, text)
-                    .await
-            }
+            Command::Help => Ok(command::help(lang, &self.commands.prefix)),
+            Command::Status => Ok(self.status(lang, &dir)),
+            Command::Share { label, to, text } => self.share_command(&req, label, to, text).await,
             Command::Ack { id } => match Uuid::parse_str(id.trim()) {
                 Ok(id) => self.ack(room, ev, id).await,
-                Err(_) => Ok(Err(Refusal(format!("`{id}` is not a message id")))),
+                Err(_) => Err(Refusal(format!("`{id}` is not a message id")).into()),
             },
-            Command::Ioc { value } => self.ioc(room, ev, lang, &dir, &value).await,
+            Command::Ioc { value } => self.ioc(&req, &value).await,
             Command::Sighting { value, note } => {
-                let (kind, value) = match crate::ioc::understand(&value) {
-                    Ok(v) => v,
-                    Err(why) => return Ok(Err(Refusal(why))),
-                };
-                let person = self.person(room, &ev.sender, org).await;
+                let (kind, value) = crate::ioc::understand(&value).map_err(Refusal)?;
+                let person = self.person(room, &ev.sender, req.org).await;
                 let s = Sighting {
                     kind,
                     value,
@@ -357,7 +387,7 @@ impl RoomSide {
                     )
                     .await
                 {
-                    Ok((h, _)) => Ok(Ok(match lang {
+                    Ok((h, _)) => Ok(match lang {
                         Language::En => {
                             format!("Sighting sent to {hub} as {} (id {}).", h.label, h.id)
                         }
@@ -365,31 +395,21 @@ impl RoomSide {
                             "Observasjonen er sendt til {hub} som {} (id {}).",
                             h.label, h.id
                         ),
-                    })),
-                    Err(e) => Ok(Err(Refusal(e.to_string()))),
+                    }),
+                    Err(e) => Err(Refusal(e.to_string()).into()),
                 }
             }
             Command::IncidentOpen { title, label, with } => {
-                let person = self.person(room, &ev.sender, org.clone()).await;
-                crate::incident::open(self, ev, lang, &dir, org, person, title, label, with).await
+                let person = self.person(room, &ev.sender, req.org.clone()).await;
+                crate::incident::open(self, &req, person, title, label, with).await
             }
             Command::IncidentNote { text } => {
-                let person = self.person(room, &ev.sender, org).await;
-                crate::incident::act(
-                    self,
-                    ev,
-                    lang,
-                    &dir,
-                    person,
-                    IncidentAction::Note,
-                    Some(text),
-                )
-                .await
+                let person = self.person(room, &ev.sender, req.org.clone()).await;
+                crate::incident::act(self, &req, person, IncidentAction::Note, Some(text)).await
             }
             Command::IncidentClose { summary } => {
-                let person = self.person(room, &ev.sender, org).await;
-                crate::incident::act(self, ev, lang, &dir, person, IncidentAction::Close, summary)
-                    .await
+                let person = self.person(room, &ev.sender, req.org.clone()).await;
+                crate::incident::act(self, &req, person, IncidentAction::Close, summary).await
             }
         }
     }
@@ -449,35 +469,20 @@ impl RoomSide {
         }
     }
 
-    /// The room's rules for a check that is about its members, not its
-    /// configured ceiling.
-    async fn room_allows(
-        &self,
-        room: &Room,
-        dir: &VerifiedDirectory,
-        label: Tlp,
-        audience: &Audience,
-    ) -> Result<Result<(), policy::Violation>, SendError> {
-        let view = self.bot.view(room, true).await?;
-        let rules = RoomRules {
-            ceiling: Tlp::Red,
-            red: false,
-        };
-        Ok(policy::check(dir, rules, &view, label, audience))
-    }
-
-    #[allow(clippy::too_many_arguments)]
     async fn share_command(
         &self,
-        room: &Room,
-        ev: &RoomEvent,
-        lang: Language,
-        dir: &VerifiedDirectory,
-        org: OrgId,
+        req: &Request<'_>,
         label: Option<Tlp>,
         to: Option<Vec<String>>,
         text: String,
-    ) -> Result<Result<String, Refusal>, SendError> {
+    ) -> Result<String, CommandError> {
+        let Request {
+            room,
+            ev,
+            lang,
+            dir,
+            ref org,
+        } = *req;
         let room_share = self.configured(&ev.room_id).and_then(|c| c.share.clone());
         let label = label
             .or(room_share.as_ref().map(|s| s.label))
@@ -485,7 +490,7 @@ impl RoomSide {
         let audience = match to {
             Some(names) => match config::audience_of(&names) {
                 Ok(a) => a,
-                Err(why) => return Ok(Err(Refusal(why))),
+                Err(why) => return Err(Refusal(why).into()),
             },
             None => match &room_share {
                 Some(s) if varde_bus::audience::check(label, &s.audience).is_ok() => {
@@ -496,10 +501,10 @@ impl RoomSide {
             },
         };
         if label == Tlp::Red {
-            return Ok(Err(Refusal("TLP:RED cannot be shared from a room".into())));
+            return Err(Refusal("TLP:RED cannot be shared from a room".into()).into());
         }
         if let Err(e) = varde_bus::audience::check(label, &audience) {
-            return Ok(Err(Refusal(e.to_string())));
+            return Err(Refusal(e.to_string()).into());
         }
         // A reply never goes out lower than what it answers.
         let mut reply_to = None;
@@ -510,7 +515,7 @@ impl RoomSide {
         {
             if row.label > label {
                 tracing::info!(room = %ev.room_id, replied = %row.label, asked = %label, "share below the replied message's label refused");
-                return Ok(Err(Refusal(match lang {
+                return Err(Refusal(match lang {
                     Language::En => format!(
                         "this is a reply to a {} message; it cannot be shared as {label}",
                         row.label
@@ -519,15 +524,17 @@ impl RoomSide {
                         "dette er et svar på en {}-melding; det kan ikke deles som {label}",
                         row.label
                     ),
-                })));
+                })
+                .into());
             }
             reply_to = Some(row.envelope_id);
         }
-        if let Err(v) = self.room_allows(room, dir, label, &audience).await? {
+        let view = self.bot.view(room, true).await?;
+        if let Err(v) = members_allow(dir, &view, label, &audience) {
             tracing::info!(room = %ev.room_id, label = %label, reason = v.reason(), "share refused: the room's members may not see the label");
-            return Ok(Err(Refusal(crate::render::violation_text(lang, &v))));
+            return Err(Refusal(crate::render::violation_text(lang, &v)).into());
         }
-        let person = self.person(room, &ev.sender, org).await;
+        let person = self.person(room, &ev.sender, org.clone()).await;
         let chat = varde_schemas::payload::Chat {
             conversation: room_share
                 .map(|s| s.conversation)
@@ -556,38 +563,32 @@ impl RoomSide {
                     true,
                     Some(&ev.sender),
                 )?;
-                Ok(Ok(match lang {
+                Ok(match lang {
                     Language::En => {
                         format!("Shared as {} to {} (id {}).", h.label, h.audience, h.id)
                     }
                     Language::Nb => {
                         format!("Delt som {} til {} (id {}).", h.label, h.audience, h.id)
                     }
-                }))
+                })
             }
-            Err(e) => Ok(Err(Refusal(e.to_string()))),
+            Err(e) => Err(Refusal(e.to_string()).into()),
         }
     }
 
     /// One `ack` per member and message, to the message's sender.
-    async fn ack(
-        &self,
-        room: &Room,
-        ev: &RoomEvent,
-        of: Uuid,
-    ) -> Result<Result<String, Refusal>, SendError> {
+    async fn ack(&self, room: &Room, ev: &RoomEvent, of: Uuid) -> Result<String, CommandError> {
         let lang = self.lang(&ev.room_id);
         let dir = self.directory.current();
         let Some(org) = dir.org_of_matrix_user(&ev.sender).map(|o| o.id.clone()) else {
             tracing::info!(room = %ev.room_id, "ack from a user outside the directory refused");
-            return Ok(Err(Refusal(format!(
+            return Err(Refusal(format!(
                 "{} is not a user of any organisation in the directory",
                 ev.sender
-            ))));
+            ))
+            .into());
         };
-        if let Err(r) = self.acts_for(lang, &ev.sender, &org) {
-            return Ok(Err(r));
-        }
+        self.acts_for(lang, &ev.sender, &org)?;
         // Only what was posted in this very room: an ack of an id bridged
         // elsewhere would tell the member who sent what to whom.
         let Some(row) = self
@@ -595,17 +596,18 @@ impl RoomSide {
             .event_of(of, &ev.room_id)?
             .filter(|r| !r.origin && r.kind != "chat")
         else {
-            return Ok(Err(Refusal(match lang {
+            return Err(Refusal(match lang {
                 Language::En => format!("no message with id {of} was bridged here"),
                 Language::Nb => format!("ingen melding med id {of} er videresendt hit"),
-            })));
+            })
+            .into());
         };
         let ack_id = self.store.derived_id(&["ack", &of.to_string(), &ev.sender]);
         if !self.store.claim_ack(of, &ev.sender, ack_id)? {
-            return Ok(Ok(match lang {
+            return Ok(match lang {
                 Language::En => format!("{} has already acknowledged {of}.", ev.sender),
                 Language::Nb => format!("{} har allerede kvittert for {of}.", ev.sender),
-            }));
+            });
         }
         let person = self.person(room, &ev.sender, org).await;
         let ack = Ack {
@@ -613,10 +615,7 @@ impl RoomSide {
             by: Some(person),
             note: None,
         };
-        let to = match OrgId::new(row.sender_org.as_str()) {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(Refusal(e.to_string()))),
-        };
+        let to = OrgId::new(row.sender_org.as_str()).map_err(|e| Refusal(e.to_string()))?;
         match self
             .publisher
             .publish(
@@ -629,30 +628,27 @@ impl RoomSide {
         {
             Ok(_) => {
                 tracing::info!(room = %ev.room_id, of = %of, to = %to, "ack sent");
-                Ok(Ok(match lang {
+                Ok(match lang {
                     Language::En => format!("Acknowledged {of} to {to}."),
                     Language::Nb => format!("Kvittert for {of} til {to}."),
-                }))
+                })
             }
             Err(e) => {
                 let _ = self.store.release_ack(of, &ev.sender);
-                Ok(Err(Refusal(e.to_string())))
+                Err(Refusal(e.to_string()).into())
             }
         }
     }
 
-    async fn ioc(
-        &self,
-        room: &Room,
-        ev: &RoomEvent,
-        lang: Language,
-        dir: &VerifiedDirectory,
-        value: &str,
-    ) -> Result<Result<String, Refusal>, SendError> {
-        let (kind, value) = match crate::ioc::understand(value) {
-            Ok(v) => v,
-            Err(why) => return Ok(Err(Refusal(why))),
-        };
+    async fn ioc(&self, req: &Request<'_>, value: &str) -> Result<String, CommandError> {
+        let Request {
+            room,
+            ev,
+            lang,
+            dir,
+            ..
+        } = *req;
+        let (kind, value) = crate::ioc::understand(value).map_err(Refusal)?;
         let view = self.bot.view(room, true).await?;
         let rules = RoomRules {
             ceiling: self
@@ -697,8 +693,33 @@ impl RoomSide {
                 Language::Nb => format!("\n({hidden} til over det dette rommet kan se.)"),
             });
         }
-        Ok(Ok(text))
+        Ok(text)
     }
+}
+
+/// What to say in the room about a command: its answer, or why it was
+/// refused. A send failure stays an error: nothing can be said then.
+fn said(lang: Language, outcome: Result<String, CommandError>) -> Result<String, SendError> {
+    match outcome {
+        Ok(text) => Ok(text),
+        Err(CommandError::Refused(Refusal(why))) => Ok(refused(lang, &why)),
+        Err(CommandError::Send(e)) => Err(e),
+    }
+}
+
+/// The room's rules for a check that is about its members, not its
+/// configured ceiling.
+fn members_allow(
+    dir: &VerifiedDirectory,
+    view: &RoomView,
+    label: Tlp,
+    audience: &Audience,
+) -> Result<(), policy::Violation> {
+    let rules = RoomRules {
+        ceiling: Tlp::Red,
+        red: false,
+    };
+    policy::check(dir, rules, view, label, audience)
 }
 
 /// Whether running `c` makes the bridge sign and publish.

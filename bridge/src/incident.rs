@@ -33,13 +33,13 @@ use varde_schemas::payload::{Chat, Incident, IncidentAction, Person};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
 
 use crate::config::Language;
-use crate::conversation::{Refusal, RoomSide};
+use crate::conversation::{CommandError, Refusal, Request, RoomSide};
 use crate::ledger::IncidentRow;
 use crate::matrix::{SendError, txn_id};
 use crate::policy::{self, RoomRules};
 use crate::relay::Message;
 use crate::share::{self, Target};
-use crate::timeline::RoomEvent;
+use crate::store::IncidentState;
 
 const MAX_TITLE: usize = 300;
 
@@ -64,29 +64,34 @@ pub fn target(dir: &VerifiedDirectory, row: &IncidentRow) -> Target {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn open(
     side: &RoomSide,
-    ev: &RoomEvent,
-    lang: Language,
-    dir: &VerifiedDirectory,
-    org: OrgId,
+    req: &Request<'_>,
     by: Person,
     title: String,
     label: Option<Tlp>,
     with: Vec<String>,
-) -> Result<Result<String, Refusal>, SendError> {
+) -> Result<String, CommandError> {
+    let Request {
+        ev,
+        lang,
+        dir,
+        ref org,
+        ..
+    } = *req;
     let label = label.unwrap_or(Tlp::Amber);
     if label == Tlp::Red {
-        return Ok(Err(Refusal(
+        return Err(Refusal(
             "an incident cannot be TLP:RED; use TLP:AMBER+STRICT or TLP:AMBER".into(),
-        )));
+        )
+        .into());
     }
     if title.len() > MAX_TITLE {
-        return Ok(Err(Refusal(format!(
+        return Err(Refusal(format!(
             "the title is {} bytes; keep it under {MAX_TITLE}",
             title.len()
-        ))));
+        ))
+        .into());
     }
     let mut participants = vec![org.clone()];
     for w in with {
@@ -94,10 +99,11 @@ pub async fn open(
             Some(o) if !participants.contains(&o.id) => participants.push(o.id.clone()),
             Some(_) => {}
             None => {
-                return Ok(Err(Refusal(match lang {
+                return Err(Refusal(match lang {
                     Language::En => format!("`{w}` is not an organisation in the directory"),
                     Language::Nb => format!("`{w}` er ikke en organisasjon i katalogen"),
-                })));
+                })
+                .into());
             }
         }
     }
@@ -121,7 +127,7 @@ pub async fn open(
         .publish(&payload, label, audience(dir, &names), Some(id))
         .await
     {
-        Ok(_) => Ok(Ok(match lang {
+        Ok(_) => Ok(match lang {
             Language::En => format!(
                 "Incident {incident_id} opened as {label} with {}; each organisation's bridge creates its incident room.",
                 names.join(", ")
@@ -130,50 +136,52 @@ pub async fn open(
                 "Hendelse {incident_id} åpnet som {label} med {}; hver organisasjons bro lager sitt hendelsesrom.",
                 names.join(", ")
             ),
-        })),
-        Err(e) => Ok(Err(Refusal(e.to_string()))),
+        }),
+        Err(e) => Err(Refusal(e.to_string()).into()),
     }
 }
 
 /// `incident note` and `incident close`, from an incident room.
 pub async fn act(
     side: &RoomSide,
-    ev: &RoomEvent,
-    lang: Language,
-    dir: &VerifiedDirectory,
+    req: &Request<'_>,
     by: Person,
     action: IncidentAction,
     text: Option<String>,
-) -> Result<Result<String, Refusal>, SendError> {
+) -> Result<String, CommandError> {
+    let Request { ev, lang, dir, .. } = *req;
     let Some(row) = side.store.incident_in_room(&ev.room_id)? else {
-        return Ok(Err(Refusal(match lang {
+        return Err(Refusal(match lang {
             Language::En => "this is not an incident room".into(),
             Language::Nb => "dette er ikke et hendelsesrom".into(),
-        })));
+        })
+        .into());
     };
-    if row.state != "open" {
-        return Ok(Err(Refusal(match lang {
+    if row.state != IncidentState::Open {
+        return Err(Refusal(match lang {
             Language::En => "the incident is closed".into(),
             Language::Nb => "hendelsen er lukket".into(),
-        })));
+        })
+        .into());
     }
     let own = &side.publisher.identity.org;
     if action == IncidentAction::Close && !may_close(dir, &row, own) {
-        return Ok(Err(Refusal(match lang {
+        return Err(Refusal(match lang {
             Language::En => {
                 "only the organisation that opened the incident, or the CSIRT, closes it".into()
             }
             Language::Nb => {
                 "bare organisasjonen som åpnet hendelsen, eller CSIRT, kan lukke den".into()
             }
-        })));
+        })
+        .into());
     }
     let title = match side.open_envelope(&row) {
         Some(i) => i.title,
         None => {
-            return Ok(Err(Refusal(
-                "the incident's opening message cannot be opened any more".into(),
-            )));
+            return Err(
+                Refusal("the incident's opening message cannot be opened any more".into()).into(),
+            );
         }
     };
     let payload = Payload::Incident(Incident {
@@ -201,13 +209,13 @@ pub async fn act(
         )
         .await
     {
-        Ok(_) => Ok(Ok(match (lang, action) {
+        Ok(_) => Ok(match (lang, action) {
             (Language::En, IncidentAction::Close) => "Closing the incident.".into(),
             (Language::Nb, IncidentAction::Close) => "Lukker hendelsen.".into(),
             (Language::En, _) => "Note recorded.".into(),
             (Language::Nb, _) => "Notatet er registrert.".into(),
-        })),
-        Err(e) => Ok(Err(Refusal(e.to_string()))),
+        }),
+        Err(e) => Err(Refusal(e.to_string()).into()),
     }
 }
 
@@ -237,6 +245,40 @@ enum NotAllowed {
     MayNotClose(OrgId),
 }
 
+/// Whether the verified sender may do what an incident envelope says,
+/// given the incident as the store knows it (`None`: not known yet).
+fn allowed(
+    dir: &VerifiedDirectory,
+    msg: &Message,
+    i: &Incident,
+    row: Option<IncidentRow>,
+) -> Result<(), NotAllowed> {
+    let sender = &msg.header.sender.org;
+    match (i.action, row) {
+        (IncidentAction::Open, _) if !i.participants.contains(sender) => {
+            Err(NotAllowed::OpenerNotParticipant(sender.clone()))
+        }
+        (IncidentAction::Open, Some(row)) => match opener(&row) {
+            Some(o) if o == *sender => Ok(()),
+            Some(o) => Err(NotAllowed::Squatted {
+                opener: o,
+                sender: sender.clone(),
+            }),
+            None => Ok(()),
+        },
+        (IncidentAction::Open, None) => Ok(()),
+        // Unknown incidents are ignored further on.
+        (_, None) => Ok(()),
+        (IncidentAction::Note, Some(row)) if !participates(&row, sender) => {
+            Err(NotAllowed::NotParticipant(sender.clone()))
+        }
+        (IncidentAction::Close, Some(row)) if !may_close(dir, &row, sender) => {
+            Err(NotAllowed::MayNotClose(sender.clone()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn participates(row: &IncidentRow, org: &OrgId) -> bool {
     row.participants.iter().any(|p| p == org.as_str())
 }
@@ -264,40 +306,6 @@ impl RoomSide {
             Payload::Incident(i) => Some(i),
             _ => None,
         }
-    }
-
-    /// Whether the verified sender may do what an incident envelope says.
-    fn allowed(
-        &self,
-        dir: &VerifiedDirectory,
-        msg: &Message,
-        i: &Incident,
-    ) -> Result<Result<(), NotAllowed>, SendError> {
-        let sender = &msg.header.sender.org;
-        let row = self.store.incident(i.incident_id)?;
-        Ok(match (i.action, row) {
-            (IncidentAction::Open, _) if !i.participants.contains(sender) => {
-                Err(NotAllowed::OpenerNotParticipant(sender.clone()))
-            }
-            (IncidentAction::Open, Some(row)) => match opener(&row) {
-                Some(o) if o == *sender => Ok(()),
-                Some(o) => Err(NotAllowed::Squatted {
-                    opener: o,
-                    sender: sender.clone(),
-                }),
-                None => Ok(()),
-            },
-            (IncidentAction::Open, None) => Ok(()),
-            // Unknown incidents are ignored further on.
-            (_, None) => Ok(()),
-            (IncidentAction::Note, Some(row)) if !participates(&row, sender) => {
-                Err(NotAllowed::NotParticipant(sender.clone()))
-            }
-            (IncidentAction::Close, Some(row)) if !may_close(dir, &row, sender) => {
-                Err(NotAllowed::MayNotClose(sender.clone()))
-            }
-            _ => Ok(()),
-        })
     }
 
     /// The room check for an incident post: the message's label and
@@ -371,7 +379,8 @@ impl RoomSide {
             return Ok(());
         }
         let dir = self.directory.current();
-        if let Err(why) = self.allowed(&dir, msg, i)? {
+        let known = self.store.incident(i.incident_id)?;
+        if let Err(why) = allowed(&dir, msg, i, known) {
             tracing::warn!(envelope = %msg.header.id, sender = %msg.header.sender.org, incident = %i.incident_id, %why, "incident envelope refused");
             self.metrics.refused("incident_state");
             return Ok(());

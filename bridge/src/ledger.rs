@@ -12,7 +12,7 @@ use uuid::Uuid;
 use varde_schemas::payload::IndicatorType;
 use varde_schemas::{Audience, Header, Tlp};
 
-use crate::store::{Store, StoreError, StoredEnvelope, now_ms};
+use crate::store::{IncidentState, Store, StoreError, StoredEnvelope, now_ms};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -41,7 +41,7 @@ pub struct IncidentRow {
     pub opened_ms: i64,
     pub room_id: Option<String>,
     pub notes: i64,
-    pub state: String,
+    pub state: IncidentState,
     pub envelope: StoredEnvelope,
 }
 
@@ -76,7 +76,11 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
         opened_ms: r.get(3)?,
         room_id: r.get(4)?,
         notes: r.get(5)?,
-        state: r.get(6)?,
+        // Only a known open incident takes notes, chat and a close.
+        state: r
+            .get::<_, String>(6)?
+            .parse()
+            .unwrap_or(IncidentState::Closed),
         envelope: StoredEnvelope {
             envelope_id: Uuid::parse_str(&id).unwrap_or_default(),
             subject: r.get(7)?,
@@ -311,8 +315,8 @@ impl Store {
     pub fn close_incident(&self, id: Uuid) -> Result<()> {
         self.with("closing an incident", |c| {
             c.execute(
-                "UPDATE incidents SET state = 'closed' WHERE incident_id = ?1",
-                params![id.to_string()],
+                "UPDATE incidents SET state = ?2 WHERE incident_id = ?1",
+                params![id.to_string(), IncidentState::Closed],
             )
             .map(|_| ())
         })
@@ -392,6 +396,21 @@ mod tests {
             s.seen(IndicatorType::Domain, "good.example", 5)
                 .unwrap()
                 .is_empty()
+        );
+        // The column's default reads as open; closing writes `closed`.
+        let incident = Uuid::now_v7();
+        assert!(
+            s.add_incident(incident, Tlp::Amber, &["kcsirt".into()], 1, &e)
+                .unwrap()
+        );
+        assert_eq!(
+            s.incident(incident).unwrap().unwrap().state,
+            IncidentState::Open
+        );
+        s.close_incident(incident).unwrap();
+        assert_eq!(
+            s.incident(incident).unwrap().unwrap().state,
+            IncidentState::Closed
         );
         assert_eq!(s.meta_init("k", "1").unwrap(), "1");
         assert_eq!(s.meta_init("k", "2").unwrap(), "1");

@@ -43,7 +43,10 @@ use crate::matrix::{Bot, SendError, backoff, txn_id};
 use crate::metrics::Metrics;
 use crate::policy::{self, RoomRules, Violation};
 use crate::render::{self, Rendered, Style};
-use crate::store::{DigestRow, ReleaseRequest, Store, StoredEnvelope, Withheld, now_ms};
+use crate::store::{
+    DigestRow, Recorded, ReleaseRequest, ReleaseState, Store, StoredEnvelope, Withheld,
+    WithheldStatus, now_ms,
+};
 
 /// An opened bus message and the sealed envelope it came in.
 #[derive(Clone, Debug)]
@@ -410,7 +413,7 @@ async fn release_loop(relay: Arc<Relay>) {
                 None => {
                     let _ = relay.ctx.store.finish_release(
                         r.id,
-                        "refused",
+                        ReleaseState::Refused,
                         Some("the room is not in this bridge's configuration"),
                         None,
                     );
@@ -775,7 +778,7 @@ impl Worker {
             label: msg.header.label.as_str().to_string(),
             kind: msg.header.kind.as_str().to_string(),
             at_ms: now_ms(),
-            status: "withheld".into(),
+            status: WithheldStatus::Withheld,
             envelope: msg.envelope.clone(),
         }
     }
@@ -833,7 +836,7 @@ impl Worker {
         part: &str,
     ) -> Result<String, SendError> {
         let event = match self.ctx.store.part(key, self.rid(), part)? {
-            Some(Some(e)) => e,
+            Some(Recorded { event_id: Some(e) }) => e,
             _ => {
                 let e = self
                     .ctx
@@ -935,7 +938,7 @@ impl Worker {
             }
             Some((first, _)) => {
                 let edit = match self.ctx.store.part(&key, self.rid(), "edit")? {
-                    Some(Some(e)) => e,
+                    Some(Recorded { event_id: Some(e) }) => e,
                     _ => {
                         let e = self
                             .ctx
@@ -1059,7 +1062,7 @@ impl Worker {
                         label: m.header.label.as_str().to_string(),
                         kind: m.header.kind.as_str().to_string(),
                         at_ms: now_ms(),
-                        status: "withheld".into(),
+                        status: WithheldStatus::Withheld,
                         envelope: m.envelope.clone(),
                     })?;
                     self.ctx.metrics.withheld(&self.cfg.name, v.reason());
@@ -1146,7 +1149,15 @@ impl Worker {
     /// `varde-bridge release`: checks the room again and posts the message
     /// if it now complies.
     async fn release(&self, r: ReleaseRequest) {
-        let finish = |state: &str, detail: Option<String>, event: Option<&str>| {
+        /// A release attempt that got an answer from the room (a send
+        /// failure leaves the request pending instead).
+        enum Attempt {
+            /// Posted, as the recorded event (if any).
+            Posted(Option<String>),
+            /// The room still does not comply.
+            StillRefused(Violation),
+        }
+        let finish = |state: ReleaseState, detail: Option<String>, event: Option<&str>| {
             if let Err(e) = self
                 .ctx
                 .store
@@ -1164,21 +1175,21 @@ impl Worker {
             Ok(Some(w)) => w,
             Ok(None) => {
                 return finish(
-                    "refused",
+                    ReleaseState::Refused,
                     Some("no message with this id was withheld from this room".into()),
                     None,
                 );
             }
-            Err(e) => return finish("failed", Some(e.to_string()), None),
+            Err(e) => return finish(ReleaseState::Failed, Some(e.to_string()), None),
         };
-        if w.status == "released" {
-            return finish("refused", Some("already released".into()), None);
+        if w.status == WithheldStatus::Released {
+            return finish(ReleaseState::Refused, Some("already released".into()), None);
         }
         let msg = match self.ctx.open_stored(&w.envelope) {
             Ok(m) => m,
             Err(e) => {
                 return finish(
-                    "refused",
+                    ReleaseState::Refused,
                     Some(format!("the message cannot be opened any more: {e}")),
                     None,
                 );
@@ -1195,22 +1206,23 @@ impl Worker {
                 msg.header.label,
                 &msg.header.audience,
             ) {
-                return Ok::<_, SendError>(Err(v));
+                return Ok::<_, SendError>(Attempt::StillRefused(v));
             }
             self.post(&room, &msg, &dir).await?;
             let event = self
                 .ctx
                 .store
                 .part(&msg.header.id.to_string(), self.rid(), "post")?
-                .flatten();
-            Ok(Ok(event))
+                .and_then(|p| p.event_id);
+            Ok(Attempt::Posted(event))
         };
         match attempt.await {
-            Ok(Ok(event)) => {
-                let _ = self
-                    .ctx
-                    .store
-                    .set_withheld_status(r.envelope_id, self.rid(), "released");
+            Ok(Attempt::Posted(event)) => {
+                let _ = self.ctx.store.set_withheld_status(
+                    r.envelope_id,
+                    self.rid(),
+                    WithheldStatus::Released,
+                );
                 self.ctx
                     .metrics
                     .released
@@ -1219,11 +1231,11 @@ impl Worker {
                     })
                     .inc();
                 tracing::info!(room = %self.cfg.name, envelope = %r.envelope_id, "withheld message released into the room");
-                finish("posted", None, event.as_deref());
+                finish(ReleaseState::Posted, None, event.as_deref());
             }
-            Ok(Err(v)) => {
+            Ok(Attempt::StillRefused(v)) => {
                 tracing::warn!(room = %self.cfg.name, envelope = %r.envelope_id, reason = v.reason(), detail = %v, "release refused: the room still does not comply");
-                finish("refused", Some(v.to_string()), None);
+                finish(ReleaseState::Refused, Some(v.to_string()), None);
             }
             // Transient: leave the request pending for the next round.
             Err(e) => {

@@ -64,6 +64,13 @@ pub enum NotShared {
     Empty,
 }
 
+/// Whether a member's event is shared, and as what.
+#[derive(Debug)]
+pub enum Decision {
+    Share(Box<Outgoing>),
+    NotShared(NotShared),
+}
+
 /// The label and audience of an answer to `row`: the higher of the two
 /// labels, and the audience that goes with it.
 pub fn at_least(target: &Target, replied: Option<(Tlp, &Audience)>) -> (Tlp, Audience) {
@@ -80,7 +87,7 @@ pub fn outgoing(
     target: &Target,
     ev: &RoomEvent,
     author: Person,
-) -> Result<Result<Outgoing, NotShared>, crate::store::StoreError> {
+) -> Result<Decision, crate::store::StoreError> {
     let id = store.derived_id(&["chat", &ev.room_id, &ev.event_id]);
     let mut chat = Chat {
         conversation: target.conversation.clone(),
@@ -121,11 +128,11 @@ pub fn outgoing(
                         // An edit keeps the original's label and audience.
                         replied = Some(row);
                     }
-                    _ => return Ok(Err(NotShared::NotOurs)),
+                    _ => return Ok(Decision::NotShared(NotShared::NotOurs)),
                 }
             }
             if chat.text.trim().is_empty() && chat.action == ChatAction::Message {
-                return Ok(Err(NotShared::Empty));
+                return Ok(Decision::NotShared(NotShared::Empty));
             }
         }
         crate::timeline::What::Redaction { redacts } => match store.event(&ev.room_id, redacts)? {
@@ -138,17 +145,17 @@ pub fn outgoing(
                 chat.target = Some(row.envelope_id);
                 replied = Some(row);
             }
-            _ => return Ok(Err(NotShared::NotOurs)),
+            _ => return Ok(Decision::NotShared(NotShared::NotOurs)),
         },
-        crate::timeline::What::Reaction { .. } => return Ok(Err(NotShared::Empty)),
+        crate::timeline::What::Reaction { .. } => return Ok(Decision::NotShared(NotShared::Empty)),
     }
     let (label, audience) = at_least(target, replied.as_ref().map(|r| (r.label, &r.audience)));
-    Ok(Ok(Outgoing {
+    Ok(Decision::Share(Box::new(Outgoing {
         id,
         chat,
         label,
         audience,
-    }))
+    })))
 }
 
 /// A file as an attachment.

@@ -29,6 +29,108 @@ pub struct StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// A status column's text that no version of the bridge writes.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a known status")]
+pub struct UnknownStatus(pub String);
+
+/// An enum for a status column of the store. The text in SQLite is
+/// `as_str()`, exactly what the bridge wrote before the enums, so existing
+/// stores read and match the same.
+macro_rules! status_column {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownStatus;
+            fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownStatus(s.to_string())),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+    };
+}
+
+status_column! {
+    /// Where a withheld message stands (`withheld.status`).
+    WithheldStatus {
+        /// Kept out of the room; `varde-bridge release` may still post it.
+        Withheld = "withheld",
+        /// Posted into the room by a release since.
+        Released = "released",
+    }
+}
+
+// `cli/release.rs` still compares the status with the column's text
+// (`== "released"`); through `as_str()` that stays exact.
+impl PartialEq<&str> for WithheldStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+status_column! {
+    /// Where a `varde-bridge release` request stands (`releases.state`).
+    ReleaseState {
+        /// Waiting for the running bridge to carry it out.
+        Pending = "pending",
+        Posted = "posted",
+        /// The room still does not comply, or the request cannot be done.
+        Refused = "refused",
+        /// The store could not be read; done with, not retried.
+        Failed = "failed",
+    }
+}
+
+status_column! {
+    /// Whether an indicator digest still collects (`digests.state`).
+    DigestState {
+        Open = "open",
+        Posted = "posted",
+    }
+}
+
+status_column! {
+    /// Whether an incident is going on (`incidents.state`).
+    IncidentState {
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+/// A part recorded in the `posts` table: done, with the event it became
+/// when it was sent (none when it was done without a post).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub event_id: Option<String>,
+}
+
 /// A sealed envelope as it came off the bus.
 #[derive(Clone, Debug)]
 pub struct StoredEnvelope {
@@ -46,7 +148,7 @@ pub struct Withheld {
     pub label: String,
     pub kind: String,
     pub at_ms: i64,
-    pub status: String,
+    pub status: WithheldStatus,
     pub envelope: StoredEnvelope,
 }
 
@@ -55,7 +157,7 @@ pub struct ReleaseRequest {
     pub id: i64,
     pub envelope_id: Uuid,
     pub room_id: String,
-    pub state: String,
+    pub state: ReleaseState,
     pub detail: Option<String>,
     pub event_id: Option<String>,
 }
@@ -326,14 +428,18 @@ impl Store {
         })
     }
 
-    /// The event id recorded for `part` of `key` (an envelope or digest id)
-    /// in `room`; `Some(None)` when the part is done without an event.
-    pub fn part(&self, key: &str, room: &str, part: &str) -> Result<Option<Option<String>>> {
+    /// What is recorded for `part` of `key` (an envelope or digest id) in
+    /// `room`; `None` when the part is not done.
+    pub fn part(&self, key: &str, room: &str, part: &str) -> Result<Option<Recorded>> {
         self.with("reading a post", |c| {
             c.query_row(
                 "SELECT event_id FROM posts WHERE key = ?1 AND room_id = ?2 AND part = ?3",
                 params![key, room, part],
-                |r| r.get::<_, Option<String>>(0),
+                |r| {
+                    Ok(Recorded {
+                        event_id: r.get(0)?,
+                    })
+                },
             )
             .optional()
         })
@@ -377,18 +483,6 @@ impl Store {
                 )?;
             }
             tx.commit()
-        })
-    }
-
-    /// Posts recorded for a room (all parts), for `status`.
-    pub fn count_posts(&self, room: &str) -> Result<u64> {
-        self.with("counting posts", |c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM posts WHERE room_id = ?1 AND part = 'done' AND event_id IS NOT NULL",
-                params![room],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n.max(0) as u64)
         })
     }
 
@@ -438,7 +532,7 @@ impl Store {
         self.with("recording a withheld message", |c| {
             c.execute(
                 "INSERT OR IGNORE INTO withheld (envelope_id, room_id, reason, detail, label, kind, subject, envelope, at_ms, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'withheld')",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     w.envelope_id.to_string(),
                     w.room_id,
@@ -448,7 +542,8 @@ impl Store {
                     w.kind,
                     w.envelope.subject,
                     w.envelope.bytes,
-                    w.at_ms
+                    w.at_ms,
+                    WithheldStatus::Withheld
                 ],
             )
             .map(|_| ())
@@ -472,7 +567,12 @@ impl Store {
                     label: r.get(4)?,
                     kind: r.get(5)?,
                     at_ms: r.get(8)?,
-                    status: r.get(9)?,
+                    // Not released unless the store says so: a release
+                    // can then still be asked for.
+                    status: r
+                        .get::<_, String>(9)?
+                        .parse()
+                        .unwrap_or(WithheldStatus::Withheld),
                     envelope: StoredEnvelope {
                         envelope_id,
                         subject: r.get(6)?,
@@ -506,7 +606,12 @@ impl Store {
         self.withheld_rows("", &[])
     }
 
-    pub fn set_withheld_status(&self, envelope: Uuid, room: &str, status: &str) -> Result<()> {
+    pub fn set_withheld_status(
+        &self,
+        envelope: Uuid,
+        room: &str,
+        status: WithheldStatus,
+    ) -> Result<()> {
         self.with("updating a withheld message", |c| {
             c.execute(
                 "UPDATE withheld SET status = ?3 WHERE envelope_id = ?1 AND room_id = ?2",
@@ -543,7 +648,11 @@ impl Store {
                     id: r.get(0)?,
                     envelope_id: Uuid::parse_str(&id).unwrap_or_default(),
                     room_id: r.get(2)?,
-                    state: r.get(3)?,
+                    // An unknown state is not an outcome: the CLI waits on.
+                    state: r
+                        .get::<_, String>(3)?
+                        .parse()
+                        .unwrap_or(ReleaseState::Pending),
                     detail: r.get(4)?,
                     event_id: r.get(5)?,
                 })
@@ -553,7 +662,7 @@ impl Store {
     }
 
     pub fn pending_releases(&self) -> Result<Vec<ReleaseRequest>> {
-        self.release_rows("WHERE state = 'pending'", &[])
+        self.release_rows("WHERE state = ?1", &[&ReleaseState::Pending])
     }
 
     pub fn release(&self, id: i64) -> Result<Option<ReleaseRequest>> {
@@ -566,7 +675,7 @@ impl Store {
     pub fn finish_release(
         &self,
         id: i64,
-        state: &str,
+        state: ReleaseState,
         detail: Option<&str>,
         event_id: Option<&str>,
     ) -> Result<()> {
@@ -632,13 +741,12 @@ impl Store {
     /// The room's open digest, if any.
     pub fn open_digest(&self, room: &str) -> Result<Option<DigestRow>> {
         Ok(self
-            .digest_rows("WHERE state = 'open' AND room_id = ?1", &[&room])?
+            .digest_rows(
+                "WHERE state = ?1 AND room_id = ?2",
+                &[&DigestState::Open, &room],
+            )?
             .into_iter()
             .next())
-    }
-
-    pub fn open_digests(&self) -> Result<Vec<DigestRow>> {
-        self.digest_rows("WHERE state = 'open'", &[])
     }
 
     fn digest_rows(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<DigestRow>> {
@@ -718,8 +826,8 @@ impl Store {
         self.with("closing a digest", |c| {
             let id = digest.to_string();
             c.execute(
-                "UPDATE digests SET state = 'posted' WHERE id = ?1",
-                params![id],
+                "UPDATE digests SET state = ?2 WHERE id = ?1",
+                params![id, DigestState::Posted],
             )?;
             c.execute(
                 "UPDATE digest_items SET envelope = x'' WHERE digest_id = ?1",
@@ -792,7 +900,7 @@ mod tests {
             label: "TLP:AMBER".into(),
             kind: "advisory".into(),
             at_ms: now_ms(),
-            status: "withheld".into(),
+            status: WithheldStatus::Withheld,
             envelope: e.clone(),
         };
         s.withhold(&w).unwrap();
@@ -800,9 +908,86 @@ mod tests {
         assert_eq!(s.all_withheld().unwrap().len(), 1);
         let id = s.request_release(e.envelope_id, "!r").unwrap();
         assert_eq!(s.pending_releases().unwrap().len(), 1);
-        s.finish_release(id, "posted", None, Some("$e")).unwrap();
+        s.finish_release(id, ReleaseState::Posted, None, Some("$e"))
+            .unwrap();
         assert!(s.pending_releases().unwrap().is_empty());
-        assert_eq!(s.release(id).unwrap().unwrap().state, "posted");
+        assert_eq!(s.release(id).unwrap().unwrap().state, ReleaseState::Posted);
+    }
+
+    #[test]
+    fn parts() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("b.sqlite3")).unwrap();
+        assert_eq!(s.part("k", "!r", "post").unwrap(), None);
+        s.record("k", "!r", "post", Some("$1")).unwrap();
+        s.record("k", "!r", "note", None).unwrap();
+        assert_eq!(
+            s.part("k", "!r", "post").unwrap(),
+            Some(Recorded {
+                event_id: Some("$1".into())
+            })
+        );
+        assert_eq!(
+            s.part("k", "!r", "note").unwrap(),
+            Some(Recorded { event_id: None })
+        );
+    }
+
+    #[test]
+    fn status_texts_stay_as_stored() {
+        // Stores written before the enums hold exactly these texts, and the
+        // schema's defaults are among them.
+        let texts = [
+            (WithheldStatus::Withheld.as_str(), "withheld"),
+            (WithheldStatus::Released.as_str(), "released"),
+            (ReleaseState::Pending.as_str(), "pending"),
+            (ReleaseState::Posted.as_str(), "posted"),
+            (ReleaseState::Refused.as_str(), "refused"),
+            (ReleaseState::Failed.as_str(), "failed"),
+            (DigestState::Open.as_str(), "open"),
+            (DigestState::Posted.as_str(), "posted"),
+            (IncidentState::Open.as_str(), "open"),
+            (IncidentState::Closed.as_str(), "closed"),
+        ];
+        for (got, want) in texts {
+            assert_eq!(got, want);
+        }
+        assert_eq!(
+            "released".parse::<WithheldStatus>().unwrap(),
+            WithheldStatus::Released
+        );
+        assert!("Released".parse::<WithheldStatus>().is_err());
+
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("b.sqlite3")).unwrap();
+        let e = env(5);
+        s.withhold(&Withheld {
+            envelope_id: e.envelope_id,
+            room_id: "!r".into(),
+            reason: "not_encrypted".into(),
+            detail: "x".into(),
+            label: "TLP:AMBER".into(),
+            kind: "advisory".into(),
+            at_ms: now_ms(),
+            status: WithheldStatus::Withheld,
+            envelope: e.clone(),
+        })
+        .unwrap();
+        s.set_withheld_status(e.envelope_id, "!r", WithheldStatus::Released)
+            .unwrap();
+        let raw: String = s
+            .with("test", |c| {
+                c.query_row("SELECT status FROM withheld", [], |r| r.get(0))
+            })
+            .unwrap();
+        assert_eq!(raw, "released");
+        assert_eq!(
+            s.withheld(e.envelope_id, "!r").unwrap().unwrap().status,
+            WithheldStatus::Released
+        );
+        // The column default is what a new request reads as.
+        let id = s.request_release(e.envelope_id, "!r").unwrap();
+        assert_eq!(s.release(id).unwrap().unwrap().state, ReleaseState::Pending);
     }
 
     #[test]
