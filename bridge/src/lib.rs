@@ -17,7 +17,8 @@
 //! - `incident`: incident rooms across organisations.
 //! - `ioc`: what the bridge has seen about a value.
 //! - `ledger`: the room side's tables in the store.
-//! - `digest`: SHA-256 over parts, for deterministic ids.
+//! - `hash`: SHA-256 over parts, for deterministic ids (a "digest" is only
+//!   the room's folded indicator post).
 //! - `publish`: sealing and publishing as the bridge.
 //! - `bench`: `varde-bridge bench`.
 //! - `cli`: the command line.
@@ -35,7 +36,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod conversation;
-pub mod digest;
+pub mod hash;
 pub mod incident;
 pub mod ioc;
 pub mod ledger;

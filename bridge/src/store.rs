@@ -87,14 +87,6 @@ status_column! {
     }
 }
 
-// `cli/release.rs` still compares the status with the column's text
-// (`== "released"`); through `as_str()` that stays exact.
-impl PartialEq<&str> for WithheldStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 status_column! {
     /// Where a `varde-bridge release` request stands (`releases.state`).
     ReleaseState {
@@ -395,9 +387,9 @@ impl Store {
         })
     }
 
-    /// A keyed digest of `parts` (see `digest::keyed`).
+    /// A keyed hash of `parts` (see `hash::keyed`).
     pub fn digest(&self, parts: &[&str]) -> [u8; 32] {
-        crate::digest::keyed(&self.secret, parts)
+        crate::hash::keyed(&self.secret, parts)
     }
 
     /// A UUID derived from `parts` and the store's secret, for ids that

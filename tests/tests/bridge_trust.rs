@@ -430,7 +430,7 @@ async fn bridge_trust_bridge_acts_for_its_own_org_matrix() -> Result<()> {
     //    derived from public values for Kari's ack; Kari's ack still goes
     //    out, under an id nobody else can compute.
     let public_guess = {
-        let d = varde_bridge::digest::of(&["ack", &adv.id().to_string(), &w.user_id("kari")]);
+        let d = varde_bridge::hash::of(&["ack", &adv.id().to_string(), &w.user_id("kari")]);
         let mut b = [0u8; 16];
         b.copy_from_slice(&d[..16]);
         uuid::Builder::from_custom_bytes(b).into_uuid()

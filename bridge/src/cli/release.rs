@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use uuid::Uuid;
 
 use crate::config;
-use crate::store::Store;
+use crate::store::{ReleaseState, Store, WithheldStatus};
 
 /// What became of a release request.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub async fn run(
             "no message {envelope} was withheld from {room_id}; `varde-bridge withheld` lists what was"
         );
     };
-    if w.status == "released" {
+    if w.status == WithheldStatus::Released {
         bail!("message {envelope} was already released into {room_id}");
     }
     let id = store.request_release(envelope, &room_id)?;
@@ -73,16 +73,16 @@ pub async fn run(
     let deadline = Instant::now() + wait;
     loop {
         if let Some(r) = store.release(id)? {
-            match r.state.as_str() {
-                "posted" => {
+            match r.state {
+                ReleaseState::Posted => {
                     return Ok(Released::Posted {
                         event_id: r.event_id,
                     });
                 }
-                "refused" | "failed" => {
+                ReleaseState::Refused | ReleaseState::Failed => {
                     return Ok(Released::Refused(r.detail.unwrap_or_default()));
                 }
-                _ => {}
+                ReleaseState::Pending => {}
             }
         }
         if Instant::now() >= deadline {

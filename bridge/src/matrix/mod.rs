@@ -20,7 +20,7 @@ pub use room::SendError;
 /// `room`. Deterministic, so a resend after a crash is deduplicated by the
 /// homeserver (per user, device and transaction id).
 pub fn txn_id(key: &str, room: &str, part: &str) -> String {
-    let d = crate::digest::of(&[key, room, part]);
+    let d = crate::hash::of(&[key, room, part]);
     format!("varde-{}", &hex::encode(d)[..40])
 }
 
