@@ -80,19 +80,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-/// Peak resident set size of process `pid`, in MiB (Linux).
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 async fn wait_for(seen: &Seen, keys: &[String], timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -431,7 +418,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         wait_for(&seen, &keys, Duration::from_secs(300)).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let rss = peak_rss_mib(pid);
+    let rss = varde_testkit::peak_rss_mib(pid);
     println!(
         "bridge process serving {} rooms: peak RSS {rss:.1} MiB (goal < 150 MiB)",
         rooms.len()

@@ -9,16 +9,7 @@ use varde_testkit::NatsServer;
 
 /// Peak resident set size of this process, in MiB (Linux).
 pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    varde_testkit::peak_rss_mib(std::process::id())
 }
 
 /// A nats-server the bench started from the test kit (killed on drop), or

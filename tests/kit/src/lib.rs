@@ -16,7 +16,9 @@
 //! Production crates use this only for their benches; nothing here is on
 //! a production path.
 
+mod measure;
 pub mod synthetic;
+pub use measure::peak_rss_mib;
 pub use synthetic::Synthetic;
 
 #[cfg(feature = "servers")]
