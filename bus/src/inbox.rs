@@ -16,16 +16,27 @@ use jiff::Timestamp;
 
 use crate::directory::DirectoryHandle;
 use crate::seal::{OpenError, Opened, Opener, ReplayKey};
-use crate::transport::STREAM;
+use crate::transport::{BoxError, STREAM};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
     #[error(
-        "consumer `{name}` on stream VARDE is not available: {detail} (is `varde bus init` done and is the consumer provisioned?)"
+        "consumer `{name}` on stream VARDE is not available: {source} (is `varde bus init` done and is the consumer provisioned?)"
     )]
-    Consumer { name: String, detail: String },
-    #[error("receiving from consumer `{name}` failed: {detail}")]
-    Receive { name: String, detail: String },
+    Consumer {
+        name: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("receiving from consumer `{name}` failed: {source}")]
+    Receive {
+        name: String,
+        #[source]
+        source: BoxError,
+    },
+    /// The reader's replay memory (`Opener::persistent`) cannot be kept.
+    #[error(transparent)]
+    ReplayFile(#[from] crate::replay::ReplayFileError),
 }
 
 /// Which consumer to read.
@@ -216,7 +227,7 @@ impl Delivery {
             .await
             .map_err(|e| InboxError::Receive {
                 name: what.into(),
-                detail: e.to_string(),
+                source: e,
             })
     }
 
@@ -243,7 +254,7 @@ impl Delivery {
             .await
             .map_err(|e| InboxError::Receive {
                 name: "ack".into(),
-                detail: e.to_string(),
+                source: e,
             })
     }
 
@@ -315,21 +326,18 @@ impl Inbox {
         directory: DirectoryHandle,
     ) -> Result<Inbox, InboxError> {
         let name = cfg.durable.clone().unwrap_or_else(|| "(ephemeral)".into());
-        let err = |detail: String| InboxError::Consumer {
+        let err = |e: BoxError| InboxError::Consumer {
             name: name.clone(),
-            detail,
+            source: e,
         };
         let consumer: jetstream::consumer::Consumer<pull::Config> = match (&cfg.durable, cfg.create)
         {
             (Some(durable), false) => js
                 .get_consumer_from_stream(durable, STREAM)
                 .await
-                .map_err(|e| err(e.to_string()))?,
+                .map_err(|e| err(e.into()))?,
             (Some(durable), true) => {
-                let stream = js
-                    .get_stream(STREAM)
-                    .await
-                    .map_err(|e| err(e.to_string()))?;
+                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.into()))?;
                 match stream.get_consumer::<pull::Config>(durable).await {
                     // Keep its position; only reconcile the filters.
                     Ok(existing)
@@ -340,22 +348,19 @@ impl Inbox {
                     Ok(_) => stream
                         .update_consumer(cfg.consumer_config())
                         .await
-                        .map_err(|e| err(e.to_string()))?,
+                        .map_err(|e| err(e.into()))?,
                     Err(_) => stream
                         .create_consumer(cfg.consumer_config())
                         .await
-                        .map_err(|e| err(e.to_string()))?,
+                        .map_err(|e| err(e.into()))?,
                 }
             }
             (None, _) => {
-                let stream = js
-                    .get_stream(STREAM)
-                    .await
-                    .map_err(|e| err(e.to_string()))?;
+                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.into()))?;
                 stream
                     .create_consumer(cfg.consumer_config())
                     .await
-                    .map_err(|e| err(e.to_string()))?
+                    .map_err(|e| err(e.into()))?
             }
         };
         let stats = Arc::new(InboxStats::default());
@@ -369,7 +374,7 @@ impl Inbox {
             .expires(Duration::from_secs(30))
             .messages()
             .await
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         Ok(Inbox {
             name,
             messages,
@@ -397,7 +402,7 @@ impl Inbox {
                     Err(e) => {
                         return Some(Err(InboxError::Receive {
                             name: self.name.clone(),
-                            detail: e.to_string(),
+                            source: e.into(),
                         }));
                     }
                 };

@@ -48,11 +48,7 @@ pub async fn sighting_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError
     cfg.create = create;
     // Sightings are counted once each, across restarts too.
     let replay = hub.settings.state_dir.join("replay.bin");
-    let opener =
-        Opener::persistent(hub.identity.clone(), &replay).map_err(|e| InboxError::Consumer {
-            name: cfg.durable.clone().unwrap_or_default(),
-            detail: format!("cannot keep its replay memory in {}: {e}", replay.display()),
-        })?;
+    let opener = Opener::persistent(hub.identity.clone(), &replay)?;
     Inbox::open(&hub.js, &cfg, Arc::new(opener), hub.directory.clone()).await
 }
 
