@@ -1,7 +1,8 @@
-//! The CSIRT's hub: sources → normalise → drop (warninglists, duplicates)
-//! → route → seal → bus, in the spirit of vector's sources, transforms and
-//! sinks. Its commands (`varde ingest`, `varde hub`, `varde export`) live in
-//! the `varde` CLI; its `[hub]` settings section is [`settings::HubSettings`].
+//! The CSIRT's hub: sources → normalise → route (a value a member owns goes
+//! to that member) → drop (warninglists, duplicates) → batch → seal → bus,
+//! in the spirit of vector's sources, transforms and sinks. Its commands
+//! (`varde ingest`, `varde hub`, `varde export`) live in the `varde` CLI;
+//! its `[hub]` settings section is [`settings::HubSettings`].
 //!
 //! - `source`: MISP feeds, STIX 2.1 bundles, CSV and plain lists, Varde
 //!   advisories; each record that cannot be used is reported with its
