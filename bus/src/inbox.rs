@@ -318,6 +318,14 @@ impl Drop for Opening {
     }
 }
 
+/// JetStream answered "consumer not found" (10014), as opposed to any other
+/// failure of the lookup.
+fn consumer_not_found(e: &async_nats::Error) -> bool {
+    use jetstream::context::{ConsumerInfoError, ConsumerInfoErrorKind};
+    e.downcast_ref::<ConsumerInfoError>()
+        .is_some_and(|c| c.kind() == ConsumerInfoErrorKind::NotFound)
+}
+
 impl Inbox {
     pub async fn open(
         js: &jetstream::Context,
@@ -349,10 +357,14 @@ impl Inbox {
                         .update_consumer(cfg.consumer_config())
                         .await
                         .map_err(|e| err(e.into()))?,
-                    Err(_) => stream
+                    // Only a consumer that is not there is created, as
+                    // `transport::init` does for the stream: a timeout or a
+                    // refusal is reported, not answered with a create.
+                    Err(e) if consumer_not_found(&e) => stream
                         .create_consumer(cfg.consumer_config())
                         .await
                         .map_err(|e| err(e.into()))?,
+                    Err(e) => return Err(err(e)),
                 }
             }
             (None, _) => {
