@@ -113,12 +113,35 @@ async fn publish_all(
     (done, retries, duplicates)
 }
 
+/// Creates the durable, retrying while the new stream's raft group is
+/// still electing its leader (creation is idempotent for the same config).
+async fn create_consumer(
+    stream: &jetstream::stream::Stream,
+    config: pull::Config,
+) -> jetstream::consumer::Consumer<pull::Config> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        match stream.create_consumer(config.clone()).await {
+            Ok(c) => return c,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("creating the durable consumer: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("the durable consumer was not created within 90 s: {e}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
     let mut cluster = NatsCluster::start().await.unwrap();
     let settings = NatsSettings::with_url(cluster.urls());
     let admin = settings.connect().await.unwrap();
-    let js = context(admin.clone());
+    // Setup and checks are not under test: give the fresh cluster's raft
+    // groups (meta, stream, consumer) the time a loaded machine needs.
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build(admin.clone());
     // `varde bus init --replicas 3`
     transport::init(
         &js,
@@ -152,7 +175,7 @@ async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
     let mut cfg = InboxConfig::durable("gjovik", filters);
     // Redeliver quickly an ack lost with the dying leader.
     cfg.ack_wait = Duration::from_secs(5);
-    let consumer = stream.create_consumer(cfg.consumer_config()).await.unwrap();
+    let consumer = create_consumer(&stream, cfg.consumer_config()).await;
     assert_eq!(consumer.cached_info().config.num_replicas, 0, "inherits R3");
 
     // Seal everything first: the fail-over, not the crypto, is under test.
