@@ -3,14 +3,14 @@
 # libFuzzer (libfuzzer-sys) with the same SanitizerCoverage flags cargo-fuzz
 # passes, which stable rustc accepts; no nightly, no sanitizer runtime.
 #
-#   tests/fuzz.sh [--core] [--quick] [--jobs N] [SECONDS] [TARGET...]
+#   tests/fuzz.sh [--quick] [--jobs N] [SECONDS] [TARGET...]
 #
-# SECONDS per target (default 30). --core leaves out the bridge's targets
-# (command, timeline, bridge_config), whose instrumented build includes
-# matrix-sdk (~25 min cold on 2 cores). --quick builds the dependencies
-# without optimisation (about 3 min cold instead of 12, at a fraction of
-# the executions per second): the smoke run of tests/run.sh uses
-# `--core --quick`. --jobs runs targets side by side (default 1). The working corpus grows in
+# SECONDS per target (default 30). No target builds matrix-sdk: the
+# bridge's parsers are in varde-bridge-core. --quick builds the
+# dependencies without optimisation (a few minutes cold instead of 12, at a
+# fraction of the executions per second): the smoke run of tests/run.sh
+# uses `--quick`. --jobs runs targets side by side (default 1). The working
+# corpus grows in
 # target/fuzz-corpus/<target>, seeded from tests/fuzz/corpus/<target>;
 # crashes and hangs land in target/fuzz-artifacts/<target>/. Ends with
 #   targets=N seconds_each=S crashes=C hangs=H
@@ -19,17 +19,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-FEATURES=()
 QUICK=()
 JOBS=1
 SECONDS_EACH=30
 WANT=()
 while (($#)); do
   case "$1" in
-    --core) FEATURES=(--no-default-features); shift ;;
     --quick) QUICK=(--config 'profile.dev.package."*".opt-level=0' --config 'profile.dev.package.varde-bus.opt-level=0' --config 'profile.dev.package.varde-hub.opt-level=0' --config 'profile.dev.package.varde-schemas.opt-level=0' --config 'profile.dev.debug=false'); shift ;;
     --jobs) JOBS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     [0-9]*) SECONDS_EACH="$1"; shift ;;
     *) WANT+=("$1"); shift ;;
   esac
@@ -39,10 +37,10 @@ done
 # ordinary build from scratch the next time the tests run.
 export CARGO_TARGET_DIR="$ROOT/target/fuzz${QUICK:+-quick}"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-echo "fuzz.sh: building the instrumented varde-fuzz ${FEATURES[*]:-(with the bridge)}" >&2
+echo "fuzz.sh: building the instrumented varde-fuzz" >&2
 # --target keeps RUSTFLAGS off build scripts and proc macros (as cargo-fuzz).
 HOST="$(rustc -vV | sed -n 's/^host: //p')"
-cargo build --locked -p varde-fuzz --bin varde-fuzz --features libfuzzer --target "$HOST" "${FEATURES[@]}" "${QUICK[@]}"
+cargo build --locked -p varde-fuzz --bin varde-fuzz --features libfuzzer --target "$HOST" "${QUICK[@]}"
 BIN="$CARGO_TARGET_DIR/$HOST/debug/varde-fuzz"
 
 # The targets the binary was built with (it lists them when asked wrongly).

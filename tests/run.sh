@@ -43,8 +43,8 @@ fi
 # Fuzzing smoke: every core parser target, instrumented, 10 s each (the
 # long runs' figures are in README.md). The bridge's targets replay their
 # corpus in the test run above (tests/fuzz/tests/corpus.rs).
-echo "== tests/fuzz.sh --core --quick --jobs 2 10"
-tests/fuzz.sh --core --quick --jobs 2 10
+echo "== tests/fuzz.sh --quick --jobs 2 10"
+tests/fuzz.sh --quick --jobs 2 10
 
 # Benchmarks are figures, never assertions: a quick run proves they work.
 echo "== varde bench --quick"

@@ -555,7 +555,7 @@ impl RoomSide {
             return Ok(());
         };
         let rid = room.room_id().to_string();
-        if share::is_echo(&msg.header, c, self.publisher.identity.key_id, &rid)
+        if crate::route::is_echo(&msg.header, c, self.publisher.identity.key_id, &rid)
             || self.store.is_done(msg.header.id, &rid)?
         {
             return Ok(());

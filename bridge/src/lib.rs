@@ -2,10 +2,10 @@
 //! Matrix rooms, checking each room's members and encryption against the
 //! message's TLP label before every post, exactly once across restarts.
 //!
-//! - `config`: the configuration file, checked into typed values.
-//! - `policy`: the TLP table (README "TLP 2.0: who can read what") as a check of a room.
-//! - `route`: which rooms a message is for (filters).
-//! - `render`: posts in English and Norwegian Bokmål, with the TLP badge.
+//! The decisions (`config`, `policy`, `route`, `render`, `author`,
+//! `command`, the timeline parse, `ioc`, `hash`) live in varde-bridge-core,
+//! without Matrix I/O, and are re-exported here. This crate does the I/O:
+//!
 //! - `store`: the bridge's own SQLite store.
 //! - `matrix`: the bot's client, room views and sends, a probe, a reader.
 //! - `relay`: bus → rooms delivery, acks, retries, parking, digests.
@@ -13,12 +13,8 @@
 //! - `timeline`: members' events in the bot's rooms, from the sync.
 //! - `conversation`: the room side: commands, ✅ acks, sharing.
 //! - `share`: sharing rooms both ways (`chat` envelopes).
-//! - `command`: `!varde` command parsing and help (en, nb).
 //! - `incident`: incident rooms across organisations.
-//! - `ioc`: what the bridge has seen about a value.
 //! - `ledger`: the room side's tables in the store.
-//! - `hash`: SHA-256 over parts, for deterministic ids (a "digest" is only
-//!   the room's folded indicator post).
 //! - `publish`: sealing and publishing as the bridge.
 //! - `bench`: `varde-bridge bench`.
 //! - `cli`: the command line.
@@ -30,23 +26,19 @@
 /// drive a `matrix::reader::Reader` use the very same version.
 pub use matrix_sdk;
 
-pub mod author;
+// The decisions, re-exported under the names the rest of the bridge (and
+// its tests) use.
+pub use varde_bridge_core::{author, command, config, hash, ioc, policy, render, route};
+
 pub mod bench;
 pub mod cli;
-pub mod command;
-pub mod config;
 pub mod conversation;
-pub mod hash;
 pub mod incident;
-pub mod ioc;
 pub mod ledger;
 pub mod matrix;
 pub mod metrics;
-pub mod policy;
 pub mod publish;
 pub mod relay;
-pub mod render;
-pub mod route;
 pub mod share;
 pub mod store;
 pub mod timeline;

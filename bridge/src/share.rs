@@ -328,9 +328,3 @@ pub fn own_words(
         _ => Err(NotOwnWords::OtherUser),
     }
 }
-
-/// Whether a chat envelope would come back to the room it came from (the
-/// bridge's own post, from this room).
-pub fn is_echo(header: &Header, chat: &Chat, own_key: varde_schemas::KeyId, room_id: &str) -> bool {
-    header.sender.key == own_key && chat.origin_room.as_deref() == Some(room_id)
-}

@@ -2,11 +2,16 @@
 //! core stays small and free of Matrix, the hub and the CLI; the bridge
 //! links the core, never the hub or its feed machinery. These read the
 //! graph cargo resolves, so a new dependency that breaks a seam fails here.
+//! `one_build` (a module, so that this stays one test binary to link)
+//! checks that the README's two commands share one build.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::process::Command;
+
+#[path = "layout/one_build.rs"]
+mod one_build;
 
 /// Names of every crate `package` links (normal dependencies, any depth).
 fn linked(package: &str) -> BTreeSet<String> {
@@ -72,8 +77,29 @@ fn the_core_links_no_matrix_hub_cli_or_feed_crates() {
 }
 
 #[test]
+fn the_bridge_decisions_link_no_matrix_sdk_store_or_http() {
+    assert!(linked("varde-bridge-core").contains("varde-bus"));
+    assert_absent(
+        "varde-bridge-core",
+        &[
+            "matrix-sdk",
+            "matrix-sdk-crypto",
+            "rusqlite",
+            "reqwest",
+            "axum",
+            "clap",
+            "varde-bridge",
+            "varde-hub",
+            "varde-cli",
+            "varde-testkit",
+        ],
+    );
+}
+
+#[test]
 fn the_bridge_links_the_core_but_not_the_hub_or_the_cli() {
-    assert!(linked("varde-bridge").contains("varde-bus"));
+    let deps = linked("varde-bridge");
+    assert!(deps.contains("varde-bus") && deps.contains("varde-bridge-core"));
     assert_absent(
         "varde-bridge",
         &[

@@ -40,11 +40,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("csv", csv_rows),
     ("list", list_lines),
     ("config", config),
-    #[cfg(feature = "bridge")]
     ("command", bridge::command),
-    #[cfg(feature = "bridge")]
     ("timeline", bridge::timeline),
-    #[cfg(feature = "bridge")]
     ("bridge_config", bridge::config),
 ];
 
@@ -204,26 +201,25 @@ fn config(data: &[u8]) {
     });
 }
 
-#[cfg(feature = "bridge")]
 mod bridge {
     /// A message body in a room the bridge serves.
     pub fn command(data: &[u8]) {
         if let Ok(s) = std::str::from_utf8(data) {
-            let _ = varde_bridge::command::parse("!varde", s);
+            let _ = varde_bridge_core::command::parse("!varde", s);
         }
     }
 
     /// A timeline event as the homeserver sends it (JSON the member shaped).
     pub fn timeline(data: &[u8]) {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
-            let _ = varde_bridge::timeline::parse("!room:fuzz.example", &v);
+            let _ = varde_bridge_core::timeline::parse("!room:fuzz.example", &v);
         }
     }
 
     /// `bridge.toml`.
     pub fn config(data: &[u8]) {
         super::with_file("bridge.toml", data, |p| {
-            let _ = varde_bridge::config::load(p);
+            let _ = varde_bridge_core::config::load(p);
         });
     }
 }

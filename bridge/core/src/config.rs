@@ -456,7 +456,7 @@ pub fn check(loaded: &Loaded<BridgeSettings>) -> Result<Checked, ConfigError> {
             "the bot's full user id, e.g. \"@varde:example.org\"",
         )
     })?;
-    if matrix_sdk::ruma::UserId::parse(&user).is_err() {
+    if ruma::UserId::parse(&user).is_err() {
         return Err(invalid(
             "matrix.user".into(),
             format!("`{user}` is not a full Matrix user id like @varde:example.org"),
@@ -493,9 +493,9 @@ pub fn check(loaded: &Loaded<BridgeSettings>) -> Result<Checked, ConfigError> {
     let store_dir = loaded.path(m.store.as_deref().unwrap_or(Path::new("state/matrix")));
     for (i, who) in m.allowed_inviters.iter().enumerate() {
         let ok = if who.starts_with('@') {
-            matrix_sdk::ruma::UserId::parse(who).is_ok()
+            ruma::UserId::parse(who).is_ok()
         } else {
-            matrix_sdk::ruma::ServerName::parse(who).is_ok()
+            ruma::ServerName::parse(who).is_ok()
         };
         if !ok {
             return Err(invalid(
@@ -612,7 +612,7 @@ pub fn check(loaded: &Loaded<BridgeSettings>) -> Result<Checked, ConfigError> {
         ));
     }
     for (i, r) in s.incidents.responders.iter().enumerate() {
-        if matrix_sdk::ruma::UserId::parse(r).is_err() {
+        if ruma::UserId::parse(r).is_err() {
             return Err(invalid(
                 format!("incidents.responders[{i}]"),
                 format!("`{r}` is not a full Matrix user id like @kari:example.org"),
@@ -650,11 +650,10 @@ pub fn check(loaded: &Loaded<BridgeSettings>) -> Result<Checked, ConfigError> {
 
 fn room_ref(r: &str) -> Result<RoomRef, String> {
     if r.starts_with('!') {
-        matrix_sdk::ruma::RoomId::parse(r).map_err(|e| format!("`{r}` is not a room id: {e}"))?;
+        ruma::RoomId::parse(r).map_err(|e| format!("`{r}` is not a room id: {e}"))?;
         Ok(RoomRef::Id(r.to_string()))
     } else if r.starts_with('#') {
-        matrix_sdk::ruma::RoomAliasId::parse(r)
-            .map_err(|e| format!("`{r}` is not a room alias: {e}"))?;
+        ruma::RoomAliasId::parse(r).map_err(|e| format!("`{r}` is not a room alias: {e}"))?;
         Ok(RoomRef::Alias(r.to_string()))
     } else {
         Err(format!(
@@ -734,11 +733,11 @@ fn check_room(file: &Path, i: usize, r: &RoomSettings) -> Result<Room, ConfigErr
         reason,
     };
     let reference = if r.room.starts_with('!') {
-        matrix_sdk::ruma::RoomId::parse(&r.room)
+        ruma::RoomId::parse(&r.room)
             .map_err(|e| invalid("room", format!("`{}` is not a room id: {e}", r.room)))?;
         RoomRef::Id(r.room.clone())
     } else if r.room.starts_with('#') {
-        matrix_sdk::ruma::RoomAliasId::parse(&r.room)
+        ruma::RoomAliasId::parse(&r.room)
             .map_err(|e| invalid("room", format!("`{}` is not a room alias: {e}", r.room)))?;
         RoomRef::Alias(r.room.clone())
     } else {

@@ -20,7 +20,13 @@ pub fn wants_chat(
     room.share
         .as_ref()
         .is_some_and(|s| s.conversation == chat.conversation)
-        && !crate::share::is_echo(header, chat, own_key, room_id)
+        && !is_echo(header, chat, own_key, room_id)
+}
+
+/// Whether a chat envelope would come back to the room it came from (the
+/// bridge's own post, from this room).
+pub fn is_echo(header: &Header, chat: &Chat, own_key: KeyId, room_id: &str) -> bool {
+    header.sender.key == own_key && chat.origin_room.as_deref() == Some(room_id)
 }
 
 /// Whether `room`'s filters select this message.
