@@ -1,4 +1,5 @@
-//! Incident coordination across organisations.
+//! Incident coordination across organisations: the incident rooms' bus
+//! side (the commands are in `commands/incident.rs`).
 //!
 //! `!varde incident open "<title>" [tlp:…] [with org,org]` publishes an
 //! `incident` envelope to the participating orgs and the CSIRT. Every
@@ -29,19 +30,21 @@ use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::{OwnedUserId, RoomId};
 use serde_json::json;
 use varde_bus::directory::VerifiedDirectory;
-use varde_schemas::payload::{Chat, Incident, IncidentAction, Person};
+use varde_schemas::payload::{Chat, Incident, IncidentAction};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
 
 use crate::config::Language;
-use crate::conversation::{CommandError, Refusal, Request, RoomSide};
 use crate::ledger::IncidentRow;
 use crate::matrix::{SendError, txn_id};
+use crate::message::Message;
 use crate::policy::{self, RoomRules};
-use crate::relay::Message;
+use crate::room_side::RoomSide;
 use crate::share::{self, Target};
-use crate::store::IncidentState;
+use crate::store::Part;
 
-const MAX_TITLE: usize = 300;
+/// The longest incident title, in bytes, in a command and in an envelope
+/// from the bus alike.
+pub(crate) const MAX_TITLE: usize = 300;
 
 /// The participants and the CSIRT.
 pub fn audience(dir: &VerifiedDirectory, participants: &[String]) -> Audience {
@@ -64,161 +67,6 @@ pub fn target(dir: &VerifiedDirectory, row: &IncidentRow) -> Target {
     }
 }
 
-pub async fn open(
-    side: &RoomSide,
-    req: &Request<'_>,
-    by: Person,
-    title: String,
-    label: Option<Tlp>,
-    with: Vec<String>,
-) -> Result<String, CommandError> {
-    let Request {
-        ev,
-        lang,
-        dir,
-        ref org,
-        ..
-    } = *req;
-    let label = label.unwrap_or(Tlp::Amber);
-    if label == Tlp::Red {
-        return Err(Refusal(
-            "an incident cannot be TLP:RED; use TLP:AMBER+STRICT or TLP:AMBER".into(),
-        )
-        .into());
-    }
-    if title.len() > MAX_TITLE {
-        return Err(Refusal(format!(
-            "the title is {} bytes; keep it under {MAX_TITLE}",
-            title.len()
-        ))
-        .into());
-    }
-    let mut participants = vec![org.clone()];
-    for w in with {
-        match dir.org(&w) {
-            Some(o) if !participants.contains(&o.id) => participants.push(o.id.clone()),
-            Some(_) => {}
-            None => {
-                return Err(Refusal(match lang {
-                    Language::En => format!("`{w}` is not an organisation in the directory"),
-                    Language::Nb => format!("`{w}` er ikke en organisasjon i katalogen"),
-                })
-                .into());
-            }
-        }
-    }
-    let names: Vec<String> = participants.iter().map(|p| p.to_string()).collect();
-    let incident_id = side
-        .store
-        .derived_id(&["incident", &ev.room_id, &ev.event_id]);
-    let payload = Payload::Incident(Incident {
-        incident_id,
-        action: IncidentAction::Open,
-        title,
-        participants,
-        by,
-        text: None,
-    });
-    let id = side
-        .store
-        .derived_id(&["incident-open", &ev.room_id, &ev.event_id]);
-    match side
-        .publisher
-        .publish(&payload, label, audience(dir, &names), Some(id))
-        .await
-    {
-        Ok(_) => Ok(match lang {
-            Language::En => format!(
-                "Incident {incident_id} opened as {label} with {}; each organisation's bridge creates its incident room.",
-                names.join(", ")
-            ),
-            Language::Nb => format!(
-                "Hendelse {incident_id} åpnet som {label} med {}; hver organisasjons bro lager sitt hendelsesrom.",
-                names.join(", ")
-            ),
-        }),
-        Err(e) => Err(Refusal(e.to_string()).into()),
-    }
-}
-
-/// `incident note` and `incident close`, from an incident room.
-pub async fn act(
-    side: &RoomSide,
-    req: &Request<'_>,
-    by: Person,
-    action: IncidentAction,
-    text: Option<String>,
-) -> Result<String, CommandError> {
-    let Request { ev, lang, dir, .. } = *req;
-    let Some(row) = side.store.incident_in_room(&ev.room_id)? else {
-        return Err(Refusal(match lang {
-            Language::En => "this is not an incident room".into(),
-            Language::Nb => "dette er ikke et hendelsesrom".into(),
-        })
-        .into());
-    };
-    if row.state != IncidentState::Open {
-        return Err(Refusal(match lang {
-            Language::En => "the incident is closed".into(),
-            Language::Nb => "hendelsen er lukket".into(),
-        })
-        .into());
-    }
-    let own = &side.publisher.identity.org;
-    if action == IncidentAction::Close && !may_close(dir, &row, own) {
-        return Err(Refusal(match lang {
-            Language::En => {
-                "only the organisation that opened the incident, or the CSIRT, closes it".into()
-            }
-            Language::Nb => {
-                "bare organisasjonen som åpnet hendelsen, eller CSIRT, kan lukke den".into()
-            }
-        })
-        .into());
-    }
-    let title = match side.open_envelope(&row) {
-        Some(i) => i.title,
-        None => {
-            return Err(
-                Refusal("the incident's opening message cannot be opened any more".into()).into(),
-            );
-        }
-    };
-    let payload = Payload::Incident(Incident {
-        incident_id: row.incident_id,
-        action,
-        title,
-        participants: row
-            .participants
-            .iter()
-            .filter_map(|p| OrgId::new(p.as_str()).ok())
-            .collect(),
-        by,
-        text,
-    });
-    let id = side
-        .store
-        .derived_id(&["incident-act", &ev.room_id, &ev.event_id]);
-    match side
-        .publisher
-        .publish(
-            &payload,
-            row.label,
-            audience(dir, &row.participants),
-            Some(id),
-        )
-        .await
-    {
-        Ok(_) => Ok(match (lang, action) {
-            (Language::En, IncidentAction::Close) => "Closing the incident.".into(),
-            (Language::Nb, IncidentAction::Close) => "Lukker hendelsen.".into(),
-            (Language::En, _) => "Note recorded.".into(),
-            (Language::Nb, _) => "Notatet er registrert.".into(),
-        }),
-        Err(e) => Err(Refusal(e.to_string()).into()),
-    }
-}
-
 /// The org that opened an incident: the sender token of the subject its
 /// opening envelope arrived on (checked against the signature then).
 pub fn opener(row: &IncidentRow) -> Option<OrgId> {
@@ -228,7 +76,7 @@ pub fn opener(row: &IncidentRow) -> Option<OrgId> {
 }
 
 /// Whether `org` may close the incident: its opener, or the CSIRT.
-fn may_close(dir: &VerifiedDirectory, row: &IncidentRow, org: &OrgId) -> bool {
+pub(crate) fn may_close(dir: &VerifiedDirectory, row: &IncidentRow, org: &OrgId) -> bool {
     *org == dir.doc.csirt || opener(row).as_ref() == Some(org)
 }
 
@@ -296,7 +144,7 @@ fn notice(text: &str) -> serde_json::Value {
 impl RoomSide {
     /// The incident's opening payload, opened again from the store.
     pub fn open_envelope(&self, row: &IncidentRow) -> Option<Incident> {
-        let m = crate::relay::open_stored(
+        let m = crate::message::open_stored(
             &self.publisher.identity,
             &self.directory.current(),
             &row.envelope,
@@ -340,7 +188,7 @@ impl RoomSide {
     async fn report(
         &self,
         key: &str,
-        part: &str,
+        part: Part,
         text: &str,
         msg: &Message,
     ) -> Result<(), SendError> {
@@ -355,11 +203,9 @@ impl RoomSide {
             self.store.record(key, report.as_str(), part, None)?;
             return Ok(());
         }
-        let e = self
-            .bot
-            .send(&room, notice(text), &txn_id(key, report.as_str(), part))
+        self.bot
+            .send_once(&self.store, &room, key, part, notice(text))
             .await?;
-        self.store.record(key, report.as_str(), part, Some(&e))?;
         Ok(())
     }
 
@@ -420,12 +266,12 @@ impl RoomSide {
                     && let Some(room) = self.room_of(&row).await?
                 {
                     let rid = room.room_id().to_string();
-                    if self.store.part(&key, &rid, "pin")?.is_none()
+                    if self.store.part(&key, &rid, Part::Pin)?.is_none()
                         && self.incident_post_allowed(&room, msg).await?
                     {
                         let e = self
                             .bot
-                            .send(&room, notice(&summary), &txn_id(&key, &rid, "summary"))
+                            .send(&room, notice(&summary), &txn_id(&key, &rid, Part::Summary))
                             .await?;
                         room.send_state_event_raw(
                             "m.room.pinned_events",
@@ -433,23 +279,24 @@ impl RoomSide {
                             json!({ "pinned": [e] }),
                         )
                         .await?;
-                        self.store.record(&key, &rid, "pin", Some(&e))?;
+                        // Recorded once pinned too (not by `send_once`).
+                        self.store.record(&key, &rid, Part::Pin, Some(&e))?;
                     }
                 }
-                self.report(&key, "opened", &summary, msg).await
+                self.report(&key, Part::Opened, &summary, msg).await
             }
             IncidentAction::Note => {
                 let Some(row) = self.store.incident(i.incident_id)? else {
                     tracing::warn!(envelope = %msg.header.id, incident = %i.incident_id, "note for an unknown incident; ignored");
                     return Ok(());
                 };
-                if self.store.part(&key, "-", "note")?.is_none() {
+                if self.store.part(&key, "-", Part::Note)?.is_none() {
                     self.store.count_note(i.incident_id)?;
-                    self.store.record(&key, "-", "note", None)?;
+                    self.store.record(&key, "-", Part::Note, None)?;
                 }
                 if let Some(room) = self.room_of(&row).await? {
                     let rid = room.room_id().to_string();
-                    if self.store.part(&key, &rid, "post")?.is_none()
+                    if self.store.part(&key, &rid, Part::Post)?.is_none()
                         && self.incident_post_allowed(&room, msg).await?
                     {
                         let who = crate::author::attribution(&dir, &msg.header.sender.org, &i.by);
@@ -465,11 +312,9 @@ impl RoomSide {
                                 i.text.as_deref().unwrap_or("")
                             ),
                         };
-                        let e = self
-                            .bot
-                            .send(&room, notice(&text), &txn_id(&key, &rid, "post"))
+                        self.bot
+                            .send_once(&self.store, &room, &key, Part::Post, notice(&text))
                             .await?;
-                        self.store.record(&key, &rid, "post", Some(&e))?;
                     }
                 }
                 Ok(())
@@ -491,14 +336,12 @@ impl RoomSide {
                 );
                 if let Some(room) = self.room_of(&row).await? {
                     let rid = room.room_id().to_string();
-                    if self.store.part(&key, &rid, "summary")?.is_none()
+                    if self.store.part(&key, &rid, Part::Summary)?.is_none()
                         && self.incident_post_allowed(&room, msg).await?
                     {
-                        let e = self
-                            .bot
-                            .send(&room, notice(&summary), &txn_id(&key, &rid, "summary"))
+                        self.bot
+                            .send_once(&self.store, &room, &key, Part::Summary, notice(&summary))
                             .await?;
-                        self.store.record(&key, &rid, "summary", Some(&e))?;
                     }
                     // Read-only: only the bot (power 100) may still post.
                     room.apply_power_level_changes(RoomPowerLevelChanges {
@@ -510,7 +353,7 @@ impl RoomSide {
                 }
                 self.store.close_incident(i.incident_id)?;
                 tracing::info!(incident = %i.incident_id, "incident closed");
-                self.report(&key, "closed", &summary, msg).await
+                self.report(&key, Part::Closed, &summary, msg).await
             }
         }
     }

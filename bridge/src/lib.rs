@@ -2,16 +2,19 @@
 //! Matrix rooms, checking each room's members and encryption against the
 //! message's TLP label before every post, exactly once across restarts.
 //!
-//! The decisions (`config`, `policy`, `route`, `render`, `author`,
+//! The decisions (`config`, `policy`, `route`, `delivery`, `render`, `author`,
 //! `command`, the timeline parse, `ioc`, `hash`) live in varde-bridge-core,
 //! without Matrix I/O, and are re-exported here. This crate does the I/O:
 //!
 //! - `store`: the bridge's own SQLite store.
 //! - `matrix`: the bot's client, room views and sends, a probe, a reader.
+//! - `message`: an opened bus message with its sealed envelope.
 //! - `relay`: bus → rooms delivery, acks, retries, parking, digests.
 //! - `metrics`: Prometheus `/metrics` and `/healthz`.
 //! - `timeline`: members' events in the bot's rooms, from the sync.
-//! - `conversation`: the room side: commands, ✅ acks, sharing.
+//! - `room_side`: the room side's state, shared by the three below.
+//! - `conversation`: the room side's event loop: commands, ✅ acks, sharing.
+//! - `commands`: `!varde` commands run, one file each.
 //! - `share`: sharing rooms both ways (`chat` envelopes).
 //! - `incident`: incident rooms across organisations.
 //! - `ledger`: the room side's tables in the store.
@@ -28,17 +31,20 @@ pub use matrix_sdk;
 
 // The decisions, re-exported under the names the rest of the bridge (and
 // its tests) use.
-pub use varde_bridge_core::{author, command, config, hash, ioc, policy, render, route};
+pub use varde_bridge_core::{author, command, config, delivery, hash, ioc, policy, render, route};
 
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod conversation;
 pub mod incident;
 pub mod ledger;
 pub mod matrix;
+pub mod message;
 pub mod metrics;
 pub mod publish;
 pub mod relay;
+pub mod room_side;
 pub mod share;
 pub mod store;
 pub mod timeline;

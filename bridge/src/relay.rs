@@ -34,27 +34,21 @@ use uuid::Uuid;
 use varde_bus::directory::{DirectoryHandle, VerifiedDirectory};
 use varde_bus::inbox::{Delivery, Inbox};
 use varde_bus::keys::Identity;
-use varde_bus::seal::{self, OpenError};
+use varde_bus::seal::OpenError;
 use varde_schemas::payload::IndicatorBatch;
-use varde_schemas::{Header, Payload, Tlp};
+use varde_schemas::{Payload, Tlp};
 
 use crate::config::{self, Language};
+use crate::delivery::{self, DigestWindow, Revision};
 use crate::matrix::{Bot, SendError, backoff, txn_id};
+use crate::message::{self, Message};
 use crate::metrics::Metrics;
 use crate::policy::{self, RoomRules, Violation};
 use crate::render::{self, Rendered, Style};
 use crate::store::{
-    DigestRow, Recorded, ReleaseRequest, ReleaseState, Store, StoredEnvelope, Withheld,
-    WithheldStatus, now_ms,
+    DigestRow, Part, ReleaseRequest, ReleaseState, Store, StoredEnvelope, Withheld, WithheldStatus,
+    now_ms,
 };
-
-/// An opened bus message and the sealed envelope it came in.
-#[derive(Clone, Debug)]
-pub struct Message {
-    pub header: Header,
-    pub payload: Payload,
-    pub envelope: StoredEnvelope,
-}
 
 /// What every worker shares.
 pub struct Context {
@@ -90,22 +84,8 @@ impl Context {
     /// Opens a stored envelope again with the bridge's key and the current
     /// directory (so a key revoked or a message expired since is refused).
     pub fn open_stored(&self, e: &StoredEnvelope) -> Result<Message, OpenError> {
-        open_stored(&self.identity, &self.directory.current(), e)
+        message::open_stored(&self.identity, &self.directory.current(), e)
     }
-}
-
-pub fn open_stored(
-    identity: &Identity,
-    dir: &VerifiedDirectory,
-    e: &StoredEnvelope,
-) -> Result<Message, OpenError> {
-    let v = seal::verify(dir, Some(&e.subject), &e.bytes, Timestamp::now())?;
-    let opened = seal::decrypt(identity, v, e.bytes.len())?;
-    Ok(Message {
-        header: opened.header,
-        payload: opened.payload,
-        envelope: e.clone(),
-    })
 }
 
 /// A bus message on its way to its rooms.
@@ -172,8 +152,7 @@ impl Relay {
                 room_id: room_id.clone(),
                 rx,
                 acks: ack_tx.clone(),
-                window_start: None,
-                window_count: 0,
+                window: DigestWindow::default(),
                 failing_since: None,
                 digest_retry_at: None,
             };
@@ -430,8 +409,7 @@ struct Worker {
     rx: mpsc::UnboundedReceiver<Task>,
     acks: mpsc::UnboundedSender<Arc<Job>>,
     /// Individually posted indicators in the current digest window.
-    window_start: Option<Instant>,
-    window_count: usize,
+    window: DigestWindow,
     failing_since: Option<Instant>,
     digest_retry_at: Option<Instant>,
 }
@@ -687,7 +665,7 @@ impl Worker {
                         id: Uuid::now_v7(),
                         room_id: self.rid().to_string(),
                         opened_ms: opened,
-                        due_ms: opened + i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+                        due_ms: delivery::digest_due(opened, window),
                     };
                     self.ctx.store.create_digest(&row)?;
                     row
@@ -718,30 +696,21 @@ impl Worker {
         }
         self.post(&room, msg, &dir).await?;
         if let Payload::Indicator(b) = &msg.payload {
-            self.window_count += b.indicators.len();
+            self.window.posted(b.indicators.len());
         }
         Ok(Outcome::Posted)
     }
 
-    /// Whether an indicator batch goes into the room's digest: a big batch
-    /// always, a small one while a digest is open or once the window's
-    /// individual posts reach the threshold.
+    /// Whether an indicator batch goes into the room's digest
+    /// (`DigestWindow::folds`).
     fn fold_into_digest(&mut self, batch: &IndicatorBatch) -> Result<bool, SendError> {
         let Some(d) = &self.cfg.digest else {
             return Ok(false);
         };
-        let now = Instant::now();
-        if self
-            .window_start
-            .is_none_or(|s| now.duration_since(s) >= d.window)
-        {
-            self.window_start = Some(now);
-            self.window_count = 0;
-        }
-        let n = batch.indicators.len();
-        Ok(n >= d.threshold
-            || self.window_count + n > d.threshold
-            || self.ctx.store.open_digest(self.rid())?.is_some())
+        let open = self.ctx.store.open_digest(self.rid())?.is_some();
+        Ok(self
+            .window
+            .folds(d, Instant::now(), batch.indicators.len(), open))
     }
 
     /// The homeserver will never take this message into this room: it is
@@ -799,19 +768,16 @@ impl Worker {
             self.rid(),
             v,
         );
-        let key = id.to_string();
-        let event = self
-            .ctx
+        self.ctx
             .bot
-            .send(
+            .send_once(
+                &self.ctx.store,
                 room,
+                &id.to_string(),
+                Part::Withheld,
                 notice.content(),
-                &txn_id(&key, self.rid(), "withheld"),
             )
             .await?;
-        self.ctx
-            .store
-            .record(&key, self.rid(), "withheld", Some(&event))?;
         self.ctx.store.mark_done(id, self.rid(), None)?;
         self.ctx.metrics.withheld(&self.cfg.name, v.reason());
         tracing::warn!(
@@ -833,36 +799,23 @@ impl Worker {
         room: &Room,
         key: &str,
         r: &Rendered,
-        part: &str,
+        part: Part,
     ) -> Result<String, SendError> {
-        let event = match self.ctx.store.part(key, self.rid(), part)? {
-            Some(Recorded { event_id: Some(e) }) => e,
-            _ => {
-                let e = self
-                    .ctx
-                    .bot
-                    .send(room, r.post.content(), &txn_id(key, self.rid(), part))
-                    .await?;
-                self.ctx.store.record(key, self.rid(), part, Some(&e))?;
-                e
-            }
-        };
+        let bot = &self.ctx.bot;
+        let store = &self.ctx.store;
+        let event = bot
+            .send_once(store, room, key, part, r.post.content())
+            .await?;
         if let Some(file) = &r.file {
-            let fpart = format!("{part}-file");
-            if self.ctx.store.part(key, self.rid(), &fpart)?.is_none() {
-                let e = self
-                    .ctx
-                    .bot
-                    .send_file(
-                        room,
-                        &file.name,
-                        &file.mime.parse().unwrap_or(mime::TEXT_PLAIN),
-                        file.data.clone(),
-                        &txn_id(key, self.rid(), &fpart),
-                    )
-                    .await?;
-                self.ctx.store.record(key, self.rid(), &fpart, Some(&e))?;
-            }
+            let mime = file.mime.parse().unwrap_or(mime::TEXT_PLAIN);
+            bot.send_file_once(
+                store,
+                room,
+                key,
+                part.file(),
+                (&file.name, &mime, file.data.clone()),
+            )
+            .await?;
         }
         Ok(event)
     }
@@ -877,15 +830,10 @@ impl Worker {
             .org(msg.header.sender.org.as_str())
             .map(|o| o.name.clone())
             .unwrap_or_else(|| msg.header.sender.org.to_string());
-        // `@room` wakes everyone: only the CSIRT may ask for it.
-        let from_csirt = msg.header.sender.org == dir.doc.csirt
-            || dir
-                .org(msg.header.sender.org.as_str())
-                .is_some_and(|o| o.kind == varde_schemas::directory::OrgKind::Csirt);
         let style = Style {
             lang: self.lang(),
             sender_name: &sender_name,
-            urgent_alerts: self.cfg.urgent_alerts && from_csirt,
+            urgent_alerts: self.cfg.urgent_alerts && delivery::may_wake_room(dir, &msg.header),
         };
         let id = msg.header.id;
         let key = id.to_string();
@@ -908,15 +856,19 @@ impl Worker {
                     .send(
                         room,
                         rendered.post.content(),
-                        &txn_id(&key, self.rid(), "post"),
+                        &txn_id(&key, self.rid(), Part::Post),
                     )
                     .await?;
                 self.ctx
                     .store
                     .record_event(self.rid(), &event, &msg.header, false)?;
-                self.ctx.store.record_done(id, self.rid(), "post", &event)?;
+                self.ctx
+                    .store
+                    .record_done(id, self.rid(), Part::Post, &event)?;
             } else {
-                let event = self.send_rendered(room, &key, &rendered, "post").await?;
+                let event = self
+                    .send_rendered(room, &key, &rendered, Part::Post)
+                    .await?;
                 self.ctx
                     .store
                     .record_event(self.rid(), &event, &msg.header, false)?;
@@ -927,47 +879,24 @@ impl Worker {
                 .posted(&self.cfg.name, msg.header.kind.as_str());
             return Ok(());
         };
-        match self
-            .ctx
-            .store
-            .advisory(self.rid(), msg.header.sender.org.as_str(), &a.advisory_id)?
-        {
-            Some((_, rev)) if a.revision <= rev => {
+        let known =
+            self.ctx
+                .store
+                .advisory(self.rid(), msg.header.sender.org.as_str(), &a.advisory_id)?;
+        match delivery::revision(known, a.revision) {
+            Revision::Stale => {
                 tracing::info!(room = %self.cfg.name, envelope = %id, revision = a.revision, "older advisory revision than the one in the room; not posted");
                 self.ctx.store.mark_done(id, self.rid(), None)?;
             }
-            Some((first, _)) => {
-                let edit = match self.ctx.store.part(&key, self.rid(), "edit")? {
-                    Some(Recorded { event_id: Some(e) }) => e,
-                    _ => {
-                        let e = self
-                            .ctx
-                            .bot
-                            .send(
-                                room,
-                                rendered.post.replacing(&first),
-                                &txn_id(&key, self.rid(), "edit"),
-                            )
-                            .await?;
-                        self.ctx.store.record(&key, self.rid(), "edit", Some(&e))?;
-                        e
-                    }
-                };
+            Revision::Edit { first } => {
+                let (bot, store) = (&self.ctx.bot, &self.ctx.store);
+                let replacing = rendered.post.replacing(&first);
+                let edit = bot
+                    .send_once(store, room, &key, Part::Edit, replacing)
+                    .await?;
                 let note = render::revision_note(self.lang(), msg.header.label, a);
-                if self.ctx.store.part(&key, self.rid(), "thread")?.is_none() {
-                    let e = self
-                        .ctx
-                        .bot
-                        .send(
-                            room,
-                            note.in_thread(&first),
-                            &txn_id(&key, self.rid(), "thread"),
-                        )
-                        .await?;
-                    self.ctx
-                        .store
-                        .record(&key, self.rid(), "thread", Some(&e))?;
-                }
+                bot.send_once(store, room, &key, Part::Thread, note.in_thread(&first))
+                    .await?;
                 self.ctx.store.set_advisory(
                     self.rid(),
                     msg.header.sender.org.as_str(),
@@ -978,8 +907,10 @@ impl Worker {
                 self.ctx.store.mark_done(id, self.rid(), Some(&edit))?;
                 self.ctx.metrics.posted(&self.cfg.name, "advisory_revision");
             }
-            None => {
-                let event = self.send_rendered(room, &key, &rendered, "post").await?;
+            Revision::First => {
+                let event = self
+                    .send_rendered(room, &key, &rendered, Part::Post)
+                    .await?;
                 self.ctx
                     .store
                     .record_event(self.rid(), &event, &msg.header, false)?;
@@ -1067,7 +998,7 @@ impl Worker {
                     })?;
                     self.ctx.metrics.withheld(&self.cfg.name, v.reason());
                 }
-                if self.ctx.store.part(&key, self.rid(), "withheld")?.is_none() {
+                {
                     let mut reasons: Vec<String> = refused
                         .iter()
                         .map(|(_, v)| crate::render::violation_text(self.lang(), v))
@@ -1080,18 +1011,16 @@ impl Worker {
                         .max()
                         .unwrap_or(Tlp::Clear);
                     let notice = render::withheld_many(self.lang(), label, refused.len(), &reasons);
-                    let e = self
-                        .ctx
+                    self.ctx
                         .bot
-                        .send(
+                        .send_once(
+                            &self.ctx.store,
                             &room,
+                            &key,
+                            Part::Withheld,
                             notice.content(),
-                            &txn_id(&key, self.rid(), "withheld"),
                         )
                         .await?;
-                    self.ctx
-                        .store
-                        .record(&key, self.rid(), "withheld", Some(&e))?;
                 }
                 tracing::warn!(room = %self.cfg.name, digest = %row.id, count = refused.len(), "digest items withheld from the room");
                 for (m, _) in &refused {
@@ -1125,7 +1054,9 @@ impl Worker {
                 ));
                 let sample = self.cfg.digest.as_ref().map_or(20, |d| d.sample);
                 let rendered = render::digest(self.lang(), &digest_items, window, sample);
-                let event = self.send_rendered(&room, &key, &rendered, "digest").await?;
+                let event = self
+                    .send_rendered(&room, &key, &rendered, Part::Digest)
+                    .await?;
                 for m in &ok {
                     self.ctx
                         .store
@@ -1212,7 +1143,7 @@ impl Worker {
             let event = self
                 .ctx
                 .store
-                .part(&msg.header.id.to_string(), self.rid(), "post")?
+                .part(&msg.header.id.to_string(), self.rid(), Part::Post)?
                 .and_then(|p| p.event_id);
             Ok(Attempt::Posted(event))
         };

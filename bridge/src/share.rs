@@ -22,9 +22,9 @@ use varde_schemas::{Audience, Header, Tlp};
 
 use crate::config::Share;
 use crate::matrix::{Bot, SendError, txn_id};
-use crate::relay::Message;
+use crate::message::Message;
 use crate::render::{badge, escape, safe_subset};
-use crate::store::Store;
+use crate::store::{Part, Store};
 use crate::timeline::RoomEvent;
 
 /// Where a room's messages go: a configured sharing room or an incident
@@ -228,7 +228,7 @@ pub async fn post(
             if let Some(ev) = target_event(chat.target)?
                 && let Ok(ev) = EventId::parse(&ev)
             {
-                room.redact(&ev, None, Some(txn_id(&key, &rid, "redact").into()))
+                room.redact(&ev, None, Some(txn_id(&key, &rid, Part::Redact).into()))
                     .await?;
             }
             store.mark_done(id, &rid, None)?;
@@ -246,20 +246,20 @@ pub async fn post(
                         "m.mentions": {},
                     });
                     edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": orig });
-                    bot.send(room, edit, &txn_id(&key, &rid, "post")).await?
+                    bot.send(room, edit, &txn_id(&key, &rid, Part::Post))
+                        .await?
                 }
                 // The original never reached this room: show the new text.
-                None => bot.send(room, c, &txn_id(&key, &rid, "post")).await?,
+                None => bot.send(room, c, &txn_id(&key, &rid, Part::Post)).await?,
             };
-            store.record_done(id, &rid, "post", &sent)?;
+            store.record_done(id, &rid, Part::Post, &sent)?;
         }
         ChatAction::Message => {
             let mut c = content(msg.header.label, &who, chat);
             if let Some(r) = target_event(chat.reply_to)? {
                 c["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": r } });
             }
-            let sent = bot.send(room, c, &txn_id(&key, &rid, "post")).await?;
-            store.record(&key, &rid, "post", Some(&sent))?;
+            let sent = bot.send_once(store, room, &key, Part::Post, c).await?;
             store.record_event_by(
                 &rid,
                 &sent,
@@ -268,7 +268,7 @@ pub async fn post(
                 chat.author.matrix_user.as_deref(),
             )?;
             if let Some(a) = &chat.attachment
-                && store.part(&key, &rid, "file")?.is_none()
+                && store.part(&key, &rid, Part::File)?.is_none()
             {
                 match base64::engine::general_purpose::STANDARD.decode(&a.data) {
                     Ok(data) => {
@@ -277,14 +277,13 @@ pub async fn post(
                             .parse::<mime::Mime>()
                             .unwrap_or(mime::APPLICATION_OCTET_STREAM);
                         let f = bot
-                            .send_file(room, &a.name, &mime, data, &txn_id(&key, &rid, "file"))
+                            .send_file_once(store, room, &key, Part::File, (&a.name, &mime, data))
                             .await?;
-                        store.record(&key, &rid, "file", Some(&f))?;
                         store.record_event(&rid, &f, &msg.header, false)?;
                     }
                     Err(e) => {
                         tracing::warn!(envelope = %id, error = %e, "attachment is not base64; text posted without it");
-                        store.record(&key, &rid, "file", None)?;
+                        store.record(&key, &rid, Part::File, None)?;
                     }
                 }
             }

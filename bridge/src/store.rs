@@ -116,6 +116,81 @@ status_column! {
     }
 }
 
+/// What the bridge does at most once per key (an envelope, digest or event
+/// id) and room: each is a row of the `posts` table, and the Matrix
+/// transaction id of a send is derived from it (`matrix::txn_id`). The
+/// names are stored, so they never change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The post of a message, a digest or a shared chat.
+    Post,
+    /// The file sent with a rendered post (a digest's CSV, an oversized
+    /// post's full text).
+    PostFile,
+    /// A room's indicator digest.
+    Digest,
+    /// The digest's CSV of every value.
+    DigestFile,
+    /// A shared chat's attachment.
+    File,
+    /// An advisory revision's edit of the room's first post of it.
+    Edit,
+    /// An advisory revision's note in the first post's thread.
+    Thread,
+    /// The notice posted instead of withheld messages.
+    Withheld,
+    /// A redaction of a shared message.
+    Redact,
+    /// The room side's answer to a member's command.
+    Answer,
+    /// A member's event the room side has handled.
+    Handled,
+    /// An incident room's pinned opening summary.
+    Pin,
+    /// An incident room's closing summary.
+    Summary,
+    /// An incident note, taken once whatever the rooms.
+    Note,
+    /// The report room's line on an opened incident.
+    Opened,
+    /// The report room's line on a closed incident.
+    Closed,
+    /// The envelope is finished for the room.
+    Done,
+}
+
+impl Part {
+    /// The part for the file that goes with a rendered post or digest.
+    pub const fn file(self) -> Part {
+        match self {
+            Part::Digest => Part::DigestFile,
+            _ => Part::PostFile,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Part::Post => "post",
+            Part::PostFile => "post-file",
+            Part::Digest => "digest",
+            Part::DigestFile => "digest-file",
+            Part::File => "file",
+            Part::Edit => "edit",
+            Part::Thread => "thread",
+            Part::Withheld => "withheld",
+            Part::Redact => "redact",
+            Part::Answer => "answer",
+            Part::Handled => "handled",
+            Part::Pin => "pin",
+            Part::Summary => "summary",
+            Part::Note => "note",
+            Part::Opened => "opened",
+            Part::Closed => "closed",
+            Part::Done => "done",
+        }
+    }
+}
+
 /// A part recorded in the `posts` table: done, with the event it became
 /// when it was sent (none when it was done without a post).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -422,11 +497,11 @@ impl Store {
 
     /// What is recorded for `part` of `key` (an envelope or digest id) in
     /// `room`; `None` when the part is not done.
-    pub fn part(&self, key: &str, room: &str, part: &str) -> Result<Option<Recorded>> {
+    pub fn part(&self, key: &str, room: &str, part: Part) -> Result<Option<Recorded>> {
         self.with("reading a post", |c| {
             c.query_row(
                 "SELECT event_id FROM posts WHERE key = ?1 AND room_id = ?2 AND part = ?3",
-                params![key, room, part],
+                params![key, room, part.name()],
                 |r| {
                     Ok(Recorded {
                         event_id: r.get(0)?,
@@ -437,11 +512,11 @@ impl Store {
         })
     }
 
-    pub fn record(&self, key: &str, room: &str, part: &str, event_id: Option<&str>) -> Result<()> {
+    pub fn record(&self, key: &str, room: &str, part: Part, event_id: Option<&str>) -> Result<()> {
         self.with("recording a post", |c| {
             c.execute(
                 "INSERT OR REPLACE INTO posts (key, room_id, part, event_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key, room, part, event_id, now_ms()],
+                params![key, room, part.name(), event_id, now_ms()],
             )
             .map(|_| ())
         })
@@ -450,11 +525,13 @@ impl Store {
     /// Whether the envelope is finished for the room (posted, withheld
     /// with a notice, or taken into a digest).
     pub fn is_done(&self, envelope: Uuid, room: &str) -> Result<bool> {
-        Ok(self.part(&envelope.to_string(), room, "done")?.is_some())
+        Ok(self
+            .part(&envelope.to_string(), room, Part::Done)?
+            .is_some())
     }
 
     pub fn mark_done(&self, envelope: Uuid, room: &str, event_id: Option<&str>) -> Result<()> {
-        self.record(&envelope.to_string(), room, "done", event_id)
+        self.record(&envelope.to_string(), room, Part::Done, event_id)
     }
 
     /// Records a sent `part` and marks the envelope done, in one commit.
@@ -462,16 +539,16 @@ impl Store {
         &self,
         envelope: Uuid,
         room: &str,
-        part: &str,
+        part: Part,
         event_id: &str,
     ) -> Result<()> {
         let key = envelope.to_string();
         self.with("recording a post", |c| {
             let tx = c.unchecked_transaction()?;
-            for p in [part, "done"] {
+            for p in [part, Part::Done] {
                 tx.execute(
                     "INSERT OR REPLACE INTO posts (key, room_id, part, event_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![key, room, p, event_id, now_ms()],
+                    params![key, room, p.name(), event_id, now_ms()],
                 )?;
             }
             tx.commit()
@@ -851,7 +928,7 @@ mod tests {
         {
             let s = Store::open(&path).unwrap();
             assert!(!s.is_done(e.envelope_id, "!r").unwrap());
-            s.record(&e.envelope_id.to_string(), "!r", "post", Some("$1"))
+            s.record(&e.envelope_id.to_string(), "!r", Part::Post, Some("$1"))
                 .unwrap();
             s.mark_done(e.envelope_id, "!r", Some("$1")).unwrap();
             s.set_advisory("!r", "kcsirt", "A-1", "$1", 1).unwrap();
@@ -910,17 +987,17 @@ mod tests {
     fn parts() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("b.sqlite3")).unwrap();
-        assert_eq!(s.part("k", "!r", "post").unwrap(), None);
-        s.record("k", "!r", "post", Some("$1")).unwrap();
-        s.record("k", "!r", "note", None).unwrap();
+        assert_eq!(s.part("k", "!r", Part::Post).unwrap(), None);
+        s.record("k", "!r", Part::Post, Some("$1")).unwrap();
+        s.record("k", "!r", Part::Note, None).unwrap();
         assert_eq!(
-            s.part("k", "!r", "post").unwrap(),
+            s.part("k", "!r", Part::Post).unwrap(),
             Some(Recorded {
                 event_id: Some("$1".into())
             })
         );
         assert_eq!(
-            s.part("k", "!r", "note").unwrap(),
+            s.part("k", "!r", Part::Note).unwrap(),
             Some(Recorded { event_id: None })
         );
     }

@@ -156,6 +156,9 @@ impl ReplayGuard {
     }
 }
 
+/// Clock skew tolerated between a sender and us (the freshness check in
+/// `seal.rs` and the window here both allow for it).
+pub const DEFAULT_SKEW: SignedDuration = SignedDuration::from_mins(5);
 /// The stream keeps messages for 7 days by default.
 pub const DEFAULT_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 7);
 /// About 130 MiB of memory at most; a 7-day window of a busy member.
@@ -163,7 +166,7 @@ pub const DEFAULT_CAPACITY: usize = 2_000_000;
 
 impl Default for ReplayGuard {
     fn default() -> Self {
-        ReplayGuard::new(DEFAULT_WINDOW + crate::seal::DEFAULT_SKEW, DEFAULT_CAPACITY)
+        ReplayGuard::new(DEFAULT_WINDOW + DEFAULT_SKEW, DEFAULT_CAPACITY)
     }
 }
 

@@ -31,15 +31,13 @@ use crate::audience::{self, AudienceError};
 use crate::directory::{KeyState, VerifiedDirectory};
 use crate::envelope::{self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS, WrapError};
 use crate::keys::Identity;
+pub use crate::replay::{DEFAULT_SKEW, ReplayGuard, ReplayKey};
 use crate::replay::{DEFAULT_WINDOW, ReplayFile, ReplayFileError};
-pub use crate::replay::{ReplayGuard, ReplayKey};
 use crate::subject;
 
 /// Domain separation for envelope signatures (cf. `directory.rs`).
 const SIGNING_CONTEXT: &[u8] = b"varde/v1/envelope\n";
 const NONCE_LEN: usize = 24;
-/// Clock skew tolerated between a sender and us.
-pub const DEFAULT_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// What to seal.
 #[derive(Clone, Debug)]

@@ -8,12 +8,11 @@ pub mod catalog;
 pub mod directory;
 pub mod header;
 pub mod ids;
-pub mod normalise;
 pub mod payload;
 pub mod tlp;
 
 pub use directory::{Directory, Key, KeyRole, Org, OrgKind, SignedDirectory};
 pub use header::{Audience, Header, Kind, Sender};
 pub use ids::{GroupId, IdError, KeyId, OrgId};
-pub use payload::Payload;
+pub use payload::{Payload, normalise};
 pub use tlp::Tlp;

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 #[path = "layout/one_build.rs"]
@@ -125,4 +125,103 @@ fn the_hub_links_no_matrix_and_no_cli() {
             "rcgen",
         ],
     );
+}
+
+/// Each top-level module of `src` → the top-level modules it names as
+/// `crate::…` outside its tests (a nested file belongs to its top module).
+fn module_graph(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, files);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let rel = f.strip_prefix(src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Unit tests may reach anywhere; the production code may not.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut names = BTreeSet::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or_default();
+                names.extend(group.split(',').filter_map(|n| {
+                    let n = n.trim().split("::").next()?.trim();
+                    (!n.is_empty()).then(|| n.to_string())
+                }));
+            } else {
+                let n: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                names.insert(n);
+            }
+        }
+        names.remove(&module);
+        graph.entry(module).or_default().extend(names);
+    }
+    graph
+}
+
+/// A path `from → … → from`, if there is one.
+fn cycle_through(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> Option<Vec<String>> {
+    let mut stack = vec![vec![from.to_string()]];
+    let mut seen = BTreeSet::new();
+    while let Some(path) = stack.pop() {
+        let last = path.last().unwrap();
+        for next in graph.get(last).into_iter().flatten() {
+            if next == from {
+                let mut cycle = path.clone();
+                cycle.push(next.clone());
+                return Some(cycle);
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                stack.push(longer);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_module_imports_its_caller() {
+    let root = varde_tests::repo_root();
+    for krate in [
+        "schemas",
+        "bus",
+        "hub",
+        "cli",
+        "bridge/core",
+        "bridge",
+        "tests/kit",
+    ] {
+        let graph = module_graph(&root.join(krate).join("src"));
+        assert!(graph.len() > 3, "{krate}: only {} modules?", graph.len());
+        for module in graph.keys() {
+            if let Some(cycle) = cycle_through(&graph, module) {
+                panic!("{krate}: module cycle {}", cycle.join(" → "));
+            }
+        }
+        println!("{krate}: {} modules, no cycle", graph.len());
+    }
 }

@@ -7,6 +7,8 @@
 //! - `config`: the configuration file, checked into typed values.
 //! - `policy`: the TLP table (README "TLP 2.0: who can read what") as a check of a room.
 //! - `route`: which rooms a message is for (filters, echoes).
+//! - `delivery`: per message and room: digest folding, advisory revisions,
+//!   who may wake a room.
 //! - `render`: posts in English and Norwegian Bokmål, with the TLP badge.
 //! - `author`: who said it, from the verified sender (never the payload).
 //! - `command`: `!varde` command parsing and help (en, nb).
@@ -18,6 +20,7 @@
 pub mod author;
 pub mod command;
 pub mod config;
+pub mod delivery;
 pub mod hash;
 pub mod ioc;
 pub mod policy;

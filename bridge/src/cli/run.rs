@@ -15,12 +15,12 @@ use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::seal::Opener;
 
 use crate::config::{self, RoomRef};
-use crate::conversation::RoomSide;
 use crate::matrix::Bot;
 use crate::matrix::client::InvitePolicy;
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use crate::relay::{Context, Relay};
+use crate::room_side::RoomSide;
 use crate::store::Store;
 
 /// The durable consumer name unless `consumer.durable` sets one: distinct

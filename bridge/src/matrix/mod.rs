@@ -15,12 +15,14 @@ use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
 pub use client::{Bot, BotError};
 pub use room::SendError;
 
-/// The Matrix transaction id for one part (`post`, `edit`, `thread`,
-/// `withheld`, `csv`, …) of delivering `key` (an envelope or digest id) to
-/// `room`. Deterministic, so a resend after a crash is deduplicated by the
-/// homeserver (per user, device and transaction id).
-pub fn txn_id(key: &str, room: &str, part: &str) -> String {
-    let d = crate::hash::of(&[key, room, part]);
+use crate::store::Part;
+
+/// The Matrix transaction id for one part of delivering `key` (an
+/// envelope, digest or event id) to `room`. Deterministic, so a resend
+/// after a crash is deduplicated by the homeserver (per user, device and
+/// transaction id).
+pub fn txn_id(key: &str, room: &str, part: Part) -> String {
+    let d = crate::hash::of(&[key, room, part.name()]);
     format!("varde-{}", &hex::encode(d)[..40])
 }
 
@@ -75,11 +77,11 @@ mod tests {
 
     #[test]
     fn txn_ids_are_stable_and_distinct() {
-        let a = txn_id("e1", "!r:hs", "post");
-        assert_eq!(a, txn_id("e1", "!r:hs", "post"));
-        assert_ne!(a, txn_id("e1", "!r:hs", "edit"));
-        assert_ne!(a, txn_id("e1", "!s:hs", "post"));
-        assert_ne!(a, txn_id("e2", "!r:hs", "post"));
+        let a = txn_id("e1", "!r:hs", Part::Post);
+        assert_eq!(a, txn_id("e1", "!r:hs", Part::Post));
+        assert_ne!(a, txn_id("e1", "!r:hs", Part::Edit));
+        assert_ne!(a, txn_id("e1", "!s:hs", Part::Post));
+        assert_ne!(a, txn_id("e2", "!r:hs", Part::Post));
         assert!(a.len() <= 64 && a.is_ascii());
         assert_eq!(backoff(0), Duration::from_secs(1));
         assert_eq!(backoff(10), Duration::from_secs(60));

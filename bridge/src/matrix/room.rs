@@ -12,8 +12,9 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId, RoomId};
 use matrix_sdk::{Room, RoomMemberships, RoomState};
 use serde_json::Value;
 
-use super::{Bot, classify};
+use super::{Bot, classify, txn_id};
 use crate::policy::RoomView;
+use crate::store::{Part, Recorded, Store};
 
 /// Why a send (or a look at a room) did not work, sorted by what to do.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +187,50 @@ impl Bot {
             .with_request_config(send_config())
             .await?;
         Ok(r.response.event_id.to_string())
+    }
+
+    /// Sends `part` of delivering `key` into `room` once: if the store has
+    /// its event, that is the answer; otherwise it is sent with the
+    /// part's derived transaction id (so a crash between the send and the
+    /// record costs no second post: the homeserver deduplicates the
+    /// resend) and recorded. Every exactly-once post goes through here or
+    /// `send_file_once`.
+    pub async fn send_once(
+        &self,
+        store: &Store,
+        room: &Room,
+        key: &str,
+        part: Part,
+        content: Value,
+    ) -> Result<String, SendError> {
+        let rid = room.room_id().as_str();
+        if let Some(Recorded { event_id: Some(e) }) = store.part(key, rid, part)? {
+            return Ok(e);
+        }
+        let e = self.send(room, content, &txn_id(key, rid, part)).await?;
+        store.record(key, rid, part, Some(&e))?;
+        Ok(e)
+    }
+
+    /// `send_once` for a file.
+    pub async fn send_file_once(
+        &self,
+        store: &Store,
+        room: &Room,
+        key: &str,
+        part: Part,
+        file: (&str, &mime::Mime, Vec<u8>),
+    ) -> Result<String, SendError> {
+        let rid = room.room_id().as_str();
+        if let Some(Recorded { event_id: Some(e) }) = store.part(key, rid, part)? {
+            return Ok(e);
+        }
+        let (name, mime, data) = file;
+        let e = self
+            .send_file(room, name, mime, data, &txn_id(key, rid, part))
+            .await?;
+        store.record(key, rid, part, Some(&e))?;
+        Ok(e)
     }
 
     /// Uploads a file (encrypted in an encrypted room) and sends its

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::normalise::{self, NormaliseError};
+use super::normalise::{self, NormaliseError};
 
 /// Indicator types, named as in MISP/STIX.
 #[derive(

@@ -7,6 +7,9 @@ mod alert;
 mod chat;
 mod incident;
 mod indicator;
+// Canonical indicator values: part of what an indicator is, so it lives
+// with the payload types (and is re-exported as `varde_schemas::normalise`).
+pub mod normalise;
 mod notification;
 mod sighting;
 

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::payload::IndicatorType;
+use super::IndicatorType;
 
 /// Longest value accepted for any type (URLs are the long ones).
 pub const MAX_VALUE_LEN: usize = 4096;
