@@ -1,6 +1,7 @@
-//! `!varde` commands, run: one file per command that does more than
-//! answer from memory (`share`, `ack`, `ioc`, `sighting`, `incident`,
-//! `status`), each with its refusals. Their parse is
+//! `!varde` commands, run: one file per command (`share`, `ack`, `ioc`,
+//! `sighting`, `incident`, `status`), each with its refusals; `help`, which
+//! only returns the core's help text, is answered in the dispatch. Their
+//! parse is
 //! varde-bridge-core's `command` (pure, fuzzed without matrix-sdk); this
 //! module checks who asks, dispatches, and turns the outcome into what is
 //! said in the room.
