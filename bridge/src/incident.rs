@@ -34,12 +34,12 @@ use varde_schemas::payload::{Chat, Incident, IncidentAction};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
 
 use crate::config::Language;
-use crate::ledger::IncidentRow;
 use crate::matrix::{SendError, txn_id};
 use crate::message::Message;
 use crate::policy::{self, RoomRules};
 use crate::room_side::RoomSide;
 use crate::share::{self, Target};
+use crate::store::IncidentRow;
 use crate::store::Part;
 
 /// The longest incident title, in bytes, in a command and in an envelope

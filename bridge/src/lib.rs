@@ -6,7 +6,7 @@
 //! `command`, the timeline parse, `ioc`, `hash`) live in varde-bridge-core,
 //! without Matrix I/O, and are re-exported here. This crate does the I/O:
 //!
-//! - `store`: the bridge's own SQLite store.
+//! - `store`: the bridge's own SQLite store, one file per table.
 //! - `matrix`: the bot's client, room views and sends, a probe, a reader.
 //! - `message`: an opened bus message with its sealed envelope.
 //! - `relay`: bus → rooms delivery, acks, retries, parking, digests.
@@ -17,7 +17,6 @@
 //! - `commands`: `!varde` commands run, one file each.
 //! - `share`: sharing rooms both ways (`chat` envelopes).
 //! - `incident`: incident rooms across organisations.
-//! - `ledger`: the room side's tables in the store.
 //! - `publish`: sealing and publishing as the bridge.
 //! - `bench`: `varde-bridge bench`.
 //! - `cli`: the command line.
@@ -38,7 +37,6 @@ pub mod cli;
 pub mod commands;
 pub mod conversation;
 pub mod incident;
-pub mod ledger;
 pub mod matrix;
 pub mod message;
 pub mod metrics;

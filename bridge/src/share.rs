@@ -311,7 +311,7 @@ pub enum NotOwnWords {
 pub fn own_words(
     header: &Header,
     chat: &Chat,
-    row: &crate::ledger::EventRow,
+    row: &crate::store::EventRow,
 ) -> Result<(), NotOwnWords> {
     if row.sender_org != header.sender.org.as_str() {
         return Err(NotOwnWords::OtherOrg {

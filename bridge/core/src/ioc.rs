@@ -1,6 +1,6 @@
 //! What the bridge has seen about an indicator value: every advisory
 //! (CVEs), alert, indicator batch and sighting read from the bus is indexed
-//! by the digests of its normalised values (`ledger.rs`), and `!varde ioc`
+//! by the digests of its normalised values (`store/values.rs`), and `!varde ioc`
 //! opens the matching envelopes again and shows those the asking room may
 //! see.
 
