@@ -9,6 +9,7 @@ use varde_schemas::{Audience, OrgId, Payload, Tlp};
 use super::{CommandError, Refusal};
 use crate::config::Language;
 use crate::room_side::RoomSide;
+use crate::store::Store;
 use crate::timeline::RoomEvent;
 
 impl RoomSide {
@@ -30,33 +31,16 @@ impl RoomSide {
             .into());
         };
         self.acts_for(lang, &ev.sender, &org)?;
-        // Only what was posted in this very room: an ack of an id bridged
-        // elsewhere would tell the member who sent what to whom.
-        let Some(row) = self
-            .store
-            .event_of(of, &ev.room_id)?
-            .filter(|r| !r.origin && r.kind != "chat")
-        else {
-            return Err(Refusal(match lang {
-                Language::En => format!("no message with id {of} was bridged here"),
-                Language::Nb => format!("ingen melding med id {of} er videresendt hit"),
-            })
-            .into());
+        let (to, ack_id) = match plan(&self.store, lang, &ev.room_id, &ev.sender, of)? {
+            Plan::Send { to, id } => (to, id),
+            Plan::Already(answer) => return Ok(answer),
         };
-        let ack_id = self.store.derived_id(&["ack", &of.to_string(), &ev.sender]);
-        if !self.store.claim_ack(of, &ev.sender, ack_id)? {
-            return Ok(match lang {
-                Language::En => format!("{} has already acknowledged {of}.", ev.sender),
-                Language::Nb => format!("{} har allerede kvittert for {of}.", ev.sender),
-            });
-        }
         let person = self.person(room, &ev.sender, org).await;
         let ack = Ack {
             of,
             by: Some(person),
             note: None,
         };
-        let to = OrgId::new(row.sender_org.as_str()).map_err(|e| Refusal(e.to_string()))?;
         match self
             .publisher
             .publish(
@@ -69,15 +53,176 @@ impl RoomSide {
         {
             Ok(_) => {
                 tracing::info!(room = %ev.room_id, of = %of, to = %to, "ack sent");
-                Ok(match lang {
-                    Language::En => format!("Acknowledged {of} to {to}."),
-                    Language::Nb => format!("Kvittert for {of} til {to}."),
-                })
+                Ok(sent(lang, of, &to))
             }
             Err(e) => {
                 let _ = self.store.release_ack(of, &ev.sender);
                 Err(Refusal(e.to_string()).into())
             }
         }
+    }
+}
+
+/// What an ack of `of` by `user` in `room` comes to, before anything is
+/// published.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Publish the ack with this id to the message's sender.
+    Send { to: OrgId, id: Uuid },
+    /// The member acknowledged it before: this is the answer.
+    Already(String),
+}
+
+/// Only what the bridge posted in this very room may be acknowledged from
+/// it (an ack of an id bridged elsewhere would tell the member who sent
+/// what to whom), and not a member's shared chat. The ack is claimed in the
+/// store, so a second ✅ or `!varde ack` is answered instead of sent; its
+/// id is derived with the store's secret, so no other org can publish an
+/// envelope with it first.
+fn plan(
+    store: &Store,
+    lang: Language,
+    room: &str,
+    user: &str,
+    of: Uuid,
+) -> Result<Plan, CommandError> {
+    let Some(row) = store
+        .event_of(of, room)?
+        .filter(|r| !r.origin && r.kind != "chat")
+    else {
+        return Err(Refusal(match lang {
+            Language::En => format!("no message with id {of} was bridged here"),
+            Language::Nb => format!("ingen melding med id {of} er videresendt hit"),
+        })
+        .into());
+    };
+    let to = OrgId::new(row.sender_org.as_str()).map_err(|e| Refusal(e.to_string()))?;
+    let id = store.derived_id(&["ack", &of.to_string(), user]);
+    if !store.claim_ack(of, user, id)? {
+        return Ok(Plan::Already(match lang {
+            Language::En => format!("{user} has already acknowledged {of}."),
+            Language::Nb => format!("{user} har allerede kvittert for {of}."),
+        }));
+    }
+    Ok(Plan::Send { to, id })
+}
+
+fn sent(lang: Language, of: Uuid, to: &OrgId) -> String {
+    match lang {
+        Language::En => format!("Acknowledged {of} to {to}."),
+        Language::Nb => format!("Kvittert for {of} til {to}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use varde_schemas::{Header, KeyId, Kind, Sender};
+
+    fn header(kind: Kind, sender: &str) -> Header {
+        Header {
+            v: 1,
+            id: Uuid::now_v7(),
+            kind,
+            label: Tlp::Green,
+            audience: Audience::community(),
+            sender: Sender {
+                org: OrgId::new(sender).unwrap(),
+                key: KeyId([7; 8]),
+            },
+            created: jiff::Timestamp::now(),
+            expires: None,
+        }
+    }
+
+    fn refusal(r: Result<Plan, CommandError>) -> String {
+        match r {
+            Err(CommandError::Refused(Refusal(why))) => why,
+            Err(CommandError::Send(e)) => panic!("store error {e}"),
+            Ok(p) => panic!("not refused: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn acks_go_to_the_sender_once_per_member_and_only_from_the_room() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(&d.path().join("b.sqlite3")).unwrap();
+        let alert = header(Kind::Alert, "kcsirt");
+        store.record_event("!a:hs", "$post", &alert, false).unwrap();
+        let (kari, ola) = ("@kari:gjovik.test", "@ola:gjovik.test");
+
+        let Plan::Send { to, id } = plan(&store, Language::En, "!a:hs", kari, alert.id).unwrap()
+        else {
+            panic!("not sent")
+        };
+        assert_eq!(to.as_str(), "kcsirt");
+        // The same member again: answered, not sent twice.
+        assert_eq!(
+            plan(&store, Language::En, "!a:hs", kari, alert.id).unwrap(),
+            Plan::Already(format!("{kari} has already acknowledged {}.", alert.id))
+        );
+        // Another member: an ack of their own, with another id.
+        let Plan::Send { id: other, .. } =
+            plan(&store, Language::Nb, "!a:hs", ola, alert.id).unwrap()
+        else {
+            panic!("not sent")
+        };
+        assert_ne!(id, other);
+
+        // Bridged into another room only: no ack from this one, and the
+        // answer does not say where it went.
+        let why = refusal(plan(&store, Language::En, "!b:hs", kari, alert.id));
+        assert_eq!(
+            why,
+            format!("no message with id {} was bridged here", alert.id)
+        );
+        assert!(!why.contains("!a:hs"));
+    }
+
+    #[test]
+    fn shared_chat_and_members_own_messages_take_no_ack() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(&d.path().join("b.sqlite3")).unwrap();
+        let chat = header(Kind::Chat, "hamar");
+        store.record_event("!a:hs", "$chat", &chat, false).unwrap();
+        let own = header(Kind::Alert, "gjovik");
+        store.record_event("!a:hs", "$own", &own, true).unwrap();
+        for of in [chat.id, own.id, Uuid::now_v7()] {
+            let why = refusal(plan(&store, Language::Nb, "!a:hs", "@kari:gjovik.test", of));
+            assert!(why.starts_with("ingen melding med id"), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_ids_cannot_be_computed_by_another_store() {
+        // Two bridges (two stores) derive different ids for the same ack:
+        // the id rests on the store's secret, not on public values.
+        let d = tempfile::tempdir().unwrap();
+        let alert = header(Kind::Alert, "kcsirt");
+        let mut ids = Vec::new();
+        for name in ["one.sqlite3", "two.sqlite3"] {
+            let store = Store::open(&d.path().join(name)).unwrap();
+            store.record_event("!a:hs", "$post", &alert, false).unwrap();
+            match plan(&store, Language::En, "!a:hs", "@kari:gjovik.test", alert.id).unwrap() {
+                Plan::Send { id, .. } => ids.push(id),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_ne!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn the_answer_names_the_message_and_its_sender() {
+        let of = Uuid::now_v7();
+        let to = OrgId::new("kcsirt").unwrap();
+        assert_eq!(
+            sent(Language::En, of, &to),
+            format!("Acknowledged {of} to kcsirt.")
+        );
+        assert_eq!(
+            sent(Language::Nb, of, &to),
+            format!("Kvittert for {of} til kcsirt.")
+        );
     }
 }

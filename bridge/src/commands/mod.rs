@@ -34,6 +34,7 @@ pub struct Refusal(pub String);
 /// Why a command has no answer of its own: it was refused (the refusal is
 /// said in the room instead), or the homeserver or the store failed and
 /// nothing can be said.
+#[derive(Debug)]
 pub enum CommandError {
     Refused(Refusal),
     Send(SendError),
