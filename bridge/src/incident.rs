@@ -26,9 +26,11 @@ use matrix_sdk::Room;
 use matrix_sdk::room::power_levels::RoomPowerLevelChanges;
 use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
 use matrix_sdk::ruma::events::InitialStateEvent;
+use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::events::room::pinned_events::RoomPinnedEventsEventContent;
 use matrix_sdk::ruma::{OwnedUserId, RoomId};
-use serde_json::json;
 use varde_bus::directory::VerifiedDirectory;
 use varde_schemas::payload::{Chat, Incident, IncidentAction};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
@@ -137,8 +139,8 @@ fn room_name(label: Tlp, incident: uuid::Uuid) -> String {
     format!("Incident {short} ({label})")
 }
 
-fn notice(text: &str) -> serde_json::Value {
-    json!({ "msgtype": "m.notice", "body": text, "m.mentions": {} })
+fn notice(text: &str) -> RoomMessageEventContent {
+    RoomMessageEventContent::notice_plain(text).add_mentions(Mentions::new())
 }
 
 impl RoomSide {
@@ -273,12 +275,9 @@ impl RoomSide {
                             .bot
                             .send(&room, notice(&summary), &txn_id(&key, &rid, Part::Summary))
                             .await?;
-                        room.send_state_event_raw(
-                            "m.room.pinned_events",
-                            "",
-                            json!({ "pinned": [e] }),
-                        )
-                        .await?;
+                        let pinned = vec![crate::matrix::event_id(&e)?];
+                        room.send_state_event(RoomPinnedEventsEventContent::new(pinned))
+                            .await?;
                         // Recorded once pinned too (not by `send_once`).
                         self.store.record(&key, &rid, Part::Pin, Some(&e))?;
                     }

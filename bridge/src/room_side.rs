@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use matrix_sdk::Room;
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::relation::Reply;
+use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
 use matrix_sdk::ruma::{OwnedRoomId, UserId};
-use serde_json::json;
 use varde_bus::directory::DirectoryHandle;
 use varde_schemas::OrgId;
 use varde_schemas::payload::Person;
@@ -70,12 +72,10 @@ impl RoomSide {
 
     /// An `m.notice` in reply to the member's event.
     pub async fn answer(&self, room: &Room, ev: &RoomEvent, text: &str) -> Result<(), SendError> {
-        let content = json!({
-            "msgtype": "m.notice",
-            "body": text,
-            "m.mentions": {},
-            "m.relates_to": { "m.in_reply_to": { "event_id": ev.event_id } },
-        });
+        let mut content = RoomMessageEventContent::notice_plain(text).add_mentions(Mentions::new());
+        content.relates_to = Some(Relation::Reply(Reply::with_event_id(
+            crate::matrix::event_id(&ev.event_id)?,
+        )));
         self.bot
             .send(
                 room,

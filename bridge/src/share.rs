@@ -14,7 +14,11 @@
 use base64::Engine as _;
 use matrix_sdk::Room;
 use matrix_sdk::ruma::EventId;
-use serde_json::{Value, json};
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::relation::Reply;
+use matrix_sdk::ruma::events::room::message::{
+    Relation, ReplacementMetadata, RoomMessageEventContent,
+};
 use uuid::Uuid;
 use varde_bus::directory::VerifiedDirectory;
 use varde_schemas::payload::{Attachment, Chat, ChatAction, Person};
@@ -168,7 +172,7 @@ pub fn attachment(name: &str, mime: &str, data: &[u8]) -> Attachment {
     }
 }
 
-fn content(label: Tlp, who: &str, chat: &Chat) -> Value {
+fn content(label: Tlp, who: &str, chat: &Chat) -> RoomMessageEventContent {
     // Another org's bridge may send more than Matrix takes in one event
     // (its own `max_text_bytes` is not ours to trust): cut, and say so.
     let (text, html) = if crate::render::too_long(&chat.text) {
@@ -183,13 +187,7 @@ fn content(label: Tlp, who: &str, chat: &Chat) -> Value {
         None => escape(&text).replace('\n', "<br/>"),
     };
     let html = format!("{} <b>{}</b>: {shown}", badge(label), escape(who));
-    json!({
-        "msgtype": "m.text",
-        "body": body,
-        "format": "org.matrix.custom.html",
-        "formatted_body": html,
-        "m.mentions": {},
-    })
+    RoomMessageEventContent::text_html(body, html).add_mentions(Mentions::new())
 }
 
 /// Posts a chat envelope into `room` (the policy check was done by the
@@ -237,15 +235,12 @@ pub async fn post(
             let c = content(msg.header.label, &who, chat);
             let sent = match target_event(chat.target)? {
                 Some(orig) => {
-                    let mut edit = json!({
-                        "msgtype": "m.text",
-                        "body": format!("* {}", c["body"].as_str().unwrap_or_default()),
-                        "format": "org.matrix.custom.html",
-                        "formatted_body": format!("* {}", c["formatted_body"].as_str().unwrap_or_default()),
-                        "m.new_content": c,
-                        "m.mentions": {},
-                    });
-                    edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": orig });
+                    // A shared message mentions nobody, nor does its edit.
+                    let meta = ReplacementMetadata::new(
+                        crate::matrix::event_id(&orig)?,
+                        Some(Mentions::new()),
+                    );
+                    let edit = c.make_replacement(meta);
                     bot.send(room, edit, &txn_id(&key, &rid, Part::Post))
                         .await?
                 }
@@ -257,7 +252,9 @@ pub async fn post(
         ChatAction::Message => {
             let mut c = content(msg.header.label, &who, chat);
             if let Some(r) = target_event(chat.reply_to)? {
-                c["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": r } });
+                c.relates_to = Some(Relation::Reply(Reply::with_event_id(
+                    crate::matrix::event_id(&r)?,
+                )));
             }
             let sent = bot.send_once(store, room, &key, Part::Post, c).await?;
             store.record_event_by(

@@ -357,14 +357,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         bridge_s += last.map_or(0.0, |l| l.duration_since(t0).as_secs_f64());
 
         let phase_p: &'static str = if round == 0 { "plain0" } else { "plain1" };
-        let contents: Vec<serde_json::Value> = (0..burst)
+        // The very content the bridge sends, as the plain client's JSON.
+        let contents = (0..burst)
             .map(|n| {
                 let s = &sealed[n];
-                render::message(&style, &s.header, &alert(phase_p, n))
-                    .post
-                    .content()
+                serde_json::to_value(
+                    render::message(&style, &s.header, &alert(phase_p, n))
+                        .post
+                        .content(),
+                )
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let keys: Vec<String> = (0..burst).map(|n| marker(phase_p, n)).collect();
         let t0 = Instant::now();
         for c in &contents {

@@ -11,6 +11,7 @@ pub mod room;
 use std::time::{Duration, SystemTime};
 
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
+use matrix_sdk::ruma::{EventId, OwnedEventId};
 
 pub use client::{Bot, BotError};
 pub use room::SendError;
@@ -24,6 +25,15 @@ use crate::store::Part;
 pub fn txn_id(key: &str, room: &str, part: Part) -> String {
     let d = crate::hash::of(&[key, room, part.name()]);
     format!("varde-{}", &hex::encode(d)[..40])
+}
+
+/// An event id the bridge recorded (or read from the sync) as the typed id
+/// that Matrix content refers to.
+pub fn event_id(id: &str) -> Result<OwnedEventId, SendError> {
+    EventId::parse(id).map_err(|source| SendError::BadEventId {
+        id: id.to_string(),
+        source,
+    })
 }
 
 /// Sorts a matrix-sdk error into what the relay does about it.

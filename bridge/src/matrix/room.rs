@@ -8,6 +8,7 @@ use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::membership::get_member_events;
 use matrix_sdk::ruma::events::room::history_visibility::HistoryVisibility;
 use matrix_sdk::ruma::events::room::join_rules::JoinRule;
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId, RoomId};
 use matrix_sdk::{Room, RoomMemberships, RoomState};
 use serde_json::Value;
@@ -33,6 +34,14 @@ pub enum SendError {
     Other(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// An event id from the store or the sync that does not parse: only a
+    /// damaged store gives one, and sending again cannot mend it.
+    #[error("`{id}` is not a Matrix event id: {source}")]
+    BadEventId {
+        id: String,
+        #[source]
+        source: matrix_sdk::ruma::IdParseError,
+    },
 }
 
 impl SendError {
@@ -46,6 +55,7 @@ impl SendError {
             SendError::Refused { .. } => "refused",
             SendError::Other(_) => "other",
             SendError::Store(_) => "store",
+            SendError::BadEventId { .. } => "bad_event_id",
         }
     }
 
@@ -60,6 +70,7 @@ impl SendError {
                 status: 413 | 400, ..
             } => true,
             SendError::Refused { status: 403, .. } => attempts > 1,
+            SendError::BadEventId { .. } => true,
             _ => false,
         }
     }
@@ -179,11 +190,16 @@ impl Bot {
 
     /// Sends an `m.room.message` with the given transaction id; returns the
     /// event id. Encrypted rooms are encrypted by matrix-sdk.
-    pub async fn send(&self, room: &Room, content: Value, txn: &str) -> Result<String, SendError> {
+    pub async fn send(
+        &self,
+        room: &Room,
+        content: RoomMessageEventContent,
+        txn: &str,
+    ) -> Result<String, SendError> {
         let txn: OwnedTransactionId = txn.into();
         let r = room
-            .send_raw("m.room.message", content)
-            .with_transaction_id(&txn)
+            .send(content)
+            .with_transaction_id(txn)
             .with_request_config(send_config())
             .await?;
         Ok(r.response.event_id.to_string())
@@ -201,7 +217,7 @@ impl Bot {
         room: &Room,
         key: &str,
         part: Part,
-        content: Value,
+        content: RoomMessageEventContent,
     ) -> Result<String, SendError> {
         let rid = room.room_id().as_str();
         if let Some(Recorded { event_id: Some(e) }) = store.part(key, rid, part)? {

@@ -111,12 +111,13 @@ impl Worker {
             }
             Revision::Edit { first } => {
                 let (bot, store) = (&self.ctx.bot, &self.ctx.store);
-                let replacing = rendered.post.replacing(&first);
+                let root = crate::matrix::event_id(&first)?;
+                let replacing = rendered.post.replacing(&root);
                 let edit = bot
                     .send_once(store, room, &key, Part::Edit, replacing)
                     .await?;
                 let note = render::revision_note(self.lang(), msg.header.label, a);
-                bot.send_once(store, room, &key, Part::Thread, note.in_thread(&first))
+                bot.send_once(store, room, &key, Part::Thread, note.in_thread(&root))
                     .await?;
                 self.ctx.store.set_advisory(
                     self.rid(),

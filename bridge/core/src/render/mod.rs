@@ -10,7 +10,13 @@ mod lang;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use ruma::EventId;
+use ruma::events::Mentions;
+use ruma::events::relation::Thread;
+use ruma::events::room::message::{
+    MessageType, NoticeMessageEventContent, Relation, ReplacementMetadata, RoomMessageEventContent,
+    TextMessageEventContent,
+};
 use uuid::Uuid;
 use varde_schemas::payload::{
     Advisory, Alert, Indicator, IndicatorBatch, IndicatorType, Notification, Sighting,
@@ -77,51 +83,50 @@ pub struct Rendered {
 }
 
 impl Post {
-    fn base(&self) -> Value {
-        json!({
-            "msgtype": self.msgtype.as_str(),
-            "body": self.body,
-            "format": "org.matrix.custom.html",
-            "formatted_body": self.html,
-        })
+    fn msgtype(&self) -> MessageType {
+        match self.msgtype {
+            MsgType::Notice => {
+                MessageType::Notice(NoticeMessageEventContent::html(&self.body, &self.html))
+            }
+            MsgType::Text => {
+                MessageType::Text(TextMessageEventContent::html(&self.body, &self.html))
+            }
+        }
+    }
+
+    fn mentions(&self) -> Mentions {
+        if self.mention_room {
+            Mentions::with_room_mention()
+        } else {
+            Mentions::new()
+        }
     }
 
     /// The event content. `m.mentions` is always present so that clients
     /// never guess mentions from the text.
-    pub fn content(&self) -> Value {
-        let mut c = self.base();
-        c["m.mentions"] = if self.mention_room {
-            json!({ "room": true })
-        } else {
-            json!({})
-        };
-        c
+    pub fn content(&self) -> RoomMessageEventContent {
+        RoomMessageEventContent::new(self.msgtype()).add_mentions(self.mentions())
     }
 
     /// An edit (`m.replace`) of `original` with this post as the new
     /// content; the fallback text is marked with `*` as clients expect.
-    pub fn replacing(&self, original: &str) -> Value {
-        json!({
-            "msgtype": self.msgtype.as_str(),
-            "body": format!("* {}", self.body),
-            "format": "org.matrix.custom.html",
-            "formatted_body": format!("* {}", self.html),
-            "m.new_content": self.base(),
-            "m.mentions": {},
-            "m.relates_to": { "rel_type": "m.replace", "event_id": original },
-        })
+    /// The edit mentions nobody anew: the original carried the same
+    /// mentions, so a revision never pings the room a second time.
+    pub fn replacing(&self, original: &EventId) -> RoomMessageEventContent {
+        self.content().make_replacement(ReplacementMetadata::new(
+            original.to_owned(),
+            Some(self.mentions()),
+        ))
     }
 
     /// A reply in the thread rooted at `root`, with a reply fallback for
     /// clients without threads.
-    pub fn in_thread(&self, root: &str) -> Value {
+    pub fn in_thread(&self, root: &EventId) -> RoomMessageEventContent {
         let mut c = self.content();
-        c["m.relates_to"] = json!({
-            "rel_type": "m.thread",
-            "event_id": root,
-            "is_falling_back": true,
-            "m.in_reply_to": { "event_id": root },
-        });
+        c.relates_to = Some(Relation::Thread(Thread::plain(
+            root.to_owned(),
+            root.to_owned(),
+        )));
         c
     }
 }
@@ -671,6 +676,11 @@ mod tests {
     use varde_schemas::payload::{Product, Severity};
     use varde_schemas::{Audience, KeyId, OrgId, Sender};
 
+    /// The content as it goes over the wire.
+    fn json(c: &RoomMessageEventContent) -> serde_json::Value {
+        serde_json::to_value(c).unwrap()
+    }
+
     fn header(kind: Kind, label: Tlp) -> Header {
         Header {
             v: 1,
@@ -734,7 +744,7 @@ mod tests {
             assert!(p.html.contains("Bypass in &lt;NetScaler&gt;"));
             assert!(!p.html.contains("<NetScaler>"));
             assert_eq!(p.msgtype, MsgType::Notice);
-            assert_eq!(p.content()["m.mentions"], json!({}));
+            assert_eq!(json(&p.content())["m.mentions"], serde_json::json!({}));
         }
     }
 
@@ -784,7 +794,10 @@ mod tests {
         let p = message(&style, &h, &Payload::Alert(a.clone())).post;
         assert_eq!(p.msgtype, MsgType::Text);
         assert!(p.body.starts_with("@room TLP:CLEAR"));
-        assert_eq!(p.content()["m.mentions"], json!({"room": true}));
+        assert_eq!(
+            json(&p.content())["m.mentions"],
+            serde_json::json!({"room": true})
+        );
         style.urgent_alerts = false;
         let p = message(&style, &h, &Payload::Alert(a)).post;
         assert_eq!(p.msgtype, MsgType::Notice);
@@ -854,11 +867,30 @@ mod tests {
             html: "h".into(),
             mention_room: false,
         };
-        let e = p.replacing("$orig");
+        let orig = EventId::parse("$orig").unwrap();
+        let e = json(&p.replacing(&orig));
         assert_eq!(e["m.relates_to"]["rel_type"], "m.replace");
+        assert_eq!(e["m.relates_to"]["event_id"], "$orig");
         assert_eq!(e["m.new_content"]["body"], "b");
-        let t = p.in_thread("$root");
+        assert_eq!(e["m.new_content"]["formatted_body"], "h");
+        assert_eq!(e["body"], "* b");
+        assert_eq!(e["formatted_body"], "* h");
+        // An edit pings nobody anew.
+        assert_eq!(e["m.mentions"], serde_json::json!({}));
+        let urgent = Post {
+            mention_room: true,
+            ..p.clone()
+        };
+        assert_eq!(
+            json(&urgent.replacing(&orig))["m.mentions"],
+            serde_json::json!({})
+        );
+        let root = EventId::parse("$root").unwrap();
+        let t = json(&p.in_thread(&root));
         assert_eq!(t["m.relates_to"]["rel_type"], "m.thread");
         assert_eq!(t["m.relates_to"]["event_id"], "$root");
+        assert_eq!(t["m.relates_to"]["is_falling_back"], true);
+        assert_eq!(t["m.relates_to"]["m.in_reply_to"]["event_id"], "$root");
+        assert_eq!(t["msgtype"], "m.notice");
     }
 }
