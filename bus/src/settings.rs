@@ -184,6 +184,26 @@ pub trait BusSettings {
     fn nats(&self) -> &NatsSettings;
 }
 
+/// Implements [`BusSettings`] for a settings file's struct whose
+/// `identity`, `directory` and `nats` fields hold the shared sections
+/// (every Varde file has them under the same names).
+#[macro_export]
+macro_rules! impl_bus_settings {
+    ($t:ty) => {
+        impl $crate::settings::BusSettings for $t {
+            fn identity(&self) -> &$crate::settings::IdentitySettings {
+                &self.identity
+            }
+            fn directory(&self) -> &$crate::settings::DirectorySettings {
+                &self.directory
+            }
+            fn nats(&self) -> &$crate::transport::NatsSettings {
+                &self.nats
+            }
+        }
+    };
+}
+
 impl<T: BusSettings> Loaded<T> {
     pub fn path(&self, p: &Path) -> PathBuf {
         resolve(&self.file, p)
@@ -349,17 +369,7 @@ mod tests {
         stream: StreamSettings,
     }
 
-    impl BusSettings for Settings {
-        fn identity(&self) -> &IdentitySettings {
-            &self.identity
-        }
-        fn directory(&self) -> &DirectorySettings {
-            &self.directory
-        }
-        fn nats(&self) -> &NatsSettings {
-            &self.nats
-        }
-    }
+    crate::impl_bus_settings!(Settings);
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("varde.toml");

@@ -6,8 +6,37 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use varde_bus::settings::{ConsumerSettings, DirectorySettings, IdentitySettings};
+use varde_bus::transport::{NatsSettings, StreamSettings};
 use varde_schemas::payload::IndicatorType;
 use varde_schemas::{GroupId, Tlp};
+
+/// `varde.toml`, the file of the `varde` CLI and the hub: the core's
+/// sections (identity, directory, NATS, stream, consumer) and `[hub]`. It
+/// lives here, not in the CLI, so that the fuzz targets read the file
+/// exactly as `varde` does without building the CLI and its benches.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VardeToml {
+    #[serde(default)]
+    pub identity: IdentitySettings,
+    #[serde(default)]
+    pub directory: DirectorySettings,
+    #[serde(default)]
+    pub nats: NatsSettings,
+    #[serde(default)]
+    pub stream: StreamSettings,
+    #[serde(default)]
+    pub consumer: ConsumerSettings,
+    /// Hub settings (`varde ingest`, `varde hub run`, `varde export`).
+    #[serde(default)]
+    pub hub: HubSettings,
+    /// Log format: `text` (default) or `json`.
+    #[serde(default)]
+    pub log_format: Option<String>,
+}
+
+varde_bus::impl_bus_settings!(VardeToml);
 
 /// `[hub]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -197,19 +226,11 @@ fn opt_indicator_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Indicato
 mod tests {
     use varde_bus::settings::Loaded;
 
-    /// The `[hub]` section as `varde.toml` holds it.
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        #[serde(default)]
-        hub: super::HubSettings,
-    }
-
-    fn read(text: &str) -> Result<Loaded<File>, String> {
+    fn read(text: &str) -> Result<Loaded<super::VardeToml>, String> {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("varde.toml");
         std::fs::write(&p, text).unwrap();
-        Loaded::<File>::read(&p).map_err(|e| e.to_string())
+        Loaded::<super::VardeToml>::read(&p).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -157,7 +157,8 @@ fn module_graph(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
         }
         let text = std::fs::read_to_string(&f).unwrap();
         // Unit tests may reach anywhere; the production code may not.
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = without_test_items(&text);
+        let code = code.as_str();
         let mut names = BTreeSet::new();
         for (i, _) in code.match_indices("crate::") {
             let rest = &code[i + "crate::".len()..];
@@ -179,6 +180,57 @@ fn module_graph(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
         graph.entry(module).or_default().extend(names);
     }
     graph
+}
+
+/// `text` without its `#[cfg(test)]` items (a `mod tests;` line or a
+/// braced item), wherever they stand in the file.
+fn without_test_items(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        let semi = item.find(';');
+        let open = item.find('{');
+        let end = match (semi, open) {
+            (Some(s), Some(o)) if s < o => s + 1,
+            (Some(s), None) => s + 1,
+            (_, Some(o)) => {
+                let mut depth = 0usize;
+                let mut end = item.len();
+                for (i, c) in item[o..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = o + i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            (None, None) => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn test_items_are_cut_wherever_they_stand() {
+    let text = "use crate::a;\n#[cfg(test)]\nmod tests;\nfn f() {}\n#[cfg(test)]\nmod t {\n    use crate::b;\n    fn g() { if x { } }\n}\nuse crate::c;\n";
+    let code = without_test_items(text);
+    assert!(
+        code.contains("crate::a") && code.contains("crate::c"),
+        "{code}"
+    );
+    assert!(!code.contains("crate::b"), "{code}");
+    assert!(code.contains("fn f()"), "{code}");
 }
 
 /// A path `from → … → from`, if there is one.

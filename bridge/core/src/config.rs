@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use varde_bus::settings::{
-    BusSettings, ConsumerSettings, DirectorySettings, IdentitySettings, Loaded,
-};
+use varde_bus::settings::{ConsumerSettings, DirectorySettings, IdentitySettings, Loaded};
 use varde_bus::transport::NatsSettings;
 use varde_schemas::{Audience, GroupId, Kind, OrgId, Tlp};
 
@@ -236,17 +234,7 @@ pub struct BridgeSettings {
     pub log_format: Option<String>,
 }
 
-impl BusSettings for BridgeSettings {
-    fn identity(&self) -> &IdentitySettings {
-        &self.identity
-    }
-    fn directory(&self) -> &DirectorySettings {
-        &self.directory
-    }
-    fn nats(&self) -> &NatsSettings {
-        &self.nats
-    }
-}
+varde_bus::impl_bus_settings!(BridgeSettings);
 
 /// Message language of a room. TLP labels are never translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

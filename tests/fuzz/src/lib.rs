@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use varde_bus::directory::{self, VerifiedDirectory};
 use varde_bus::envelope;
 use varde_bus::seal;
-use varde_bus::settings::{BusSettings, Loaded};
+use varde_bus::settings::Loaded;
 use varde_bus::subject;
 use varde_hub::record::{Candidate, LocFn, Location, Sink};
 use varde_hub::source::{SourceOptions, csv, misp, stix};
@@ -154,40 +154,8 @@ pub fn with_file(name: &str, data: &[u8], load: impl FnOnce(&std::path::Path)) {
     }
 }
 
-/// `varde.toml` as `varde_cli::settings::Settings` reads it: the core's
-/// sections and the hub's. Spelled out here so that the instrumented build
-/// does not take in the CLI (and its bench servers).
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Settings {
-    #[serde(default)]
-    identity: varde_bus::settings::IdentitySettings,
-    #[serde(default)]
-    directory: varde_bus::settings::DirectorySettings,
-    #[serde(default)]
-    nats: varde_bus::transport::NatsSettings,
-    #[serde(default)]
-    stream: varde_bus::transport::StreamSettings,
-    #[serde(default)]
-    consumer: varde_bus::settings::ConsumerSettings,
-    #[serde(default)]
-    hub: varde_hub::settings::HubSettings,
-    #[serde(default)]
-    #[allow(dead_code)]
-    log_format: Option<String>,
-}
-
-impl BusSettings for Settings {
-    fn identity(&self) -> &varde_bus::settings::IdentitySettings {
-        &self.identity
-    }
-    fn directory(&self) -> &varde_bus::settings::DirectorySettings {
-        &self.directory
-    }
-    fn nats(&self) -> &varde_bus::transport::NatsSettings {
-        &self.nats
-    }
-}
+/// `varde.toml` exactly as `varde` reads it.
+use varde_hub::settings::VardeToml as Settings;
 
 /// `varde.toml`: the core settings with the hub's section.
 fn config(data: &[u8]) {
