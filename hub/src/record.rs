@@ -101,3 +101,34 @@ pub trait Sink: Send {
     /// A valid record deliberately not used (e.g. MISP `to_ids = false`).
     fn skipped(&mut self, location: LocFn<'_>, reason: &'static str);
 }
+
+/// A sink that keeps what a source produced, for the sources' unit tests.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct Collect {
+    /// Each indicator: kind, value, label, tags, and where it was read.
+    pub values: Vec<(IndicatorType, String, Tlp, Vec<String>, String)>,
+    /// Each invalid record: `file:line` and why.
+    pub invalid: Vec<(String, String)>,
+    pub skipped: Vec<&'static str>,
+}
+
+#[cfg(test)]
+impl Sink for Collect {
+    fn indicator(&mut self, c: Candidate<'_>) {
+        self.values.push((
+            c.kind,
+            c.value.to_string(),
+            c.label,
+            c.tags.clone(),
+            (c.location)().to_string(),
+        ));
+    }
+    fn advisory(&mut self, _: Advisory, _: Tlp, _: LocFn<'_>) {}
+    fn invalid(&mut self, location: Location, reason: String) {
+        self.invalid.push((location.to_string(), reason));
+    }
+    fn skipped(&mut self, _: LocFn<'_>, reason: &'static str) {
+        self.skipped.push(reason);
+    }
+}

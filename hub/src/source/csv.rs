@@ -207,3 +207,122 @@ pub fn read_list(bytes: &[u8], file: &Arc<str>, opts: &SourceOptions, sink: &mut
         sink.indicator(c);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::record::Collect;
+
+    fn file() -> Arc<str> {
+        Arc::from("feed.csv")
+    }
+
+    fn csv(text: &str, opts: &SourceOptions) -> Collect {
+        let mut sink = Collect::default();
+        read_csv(text.as_bytes(), &file(), opts, &mut sink);
+        sink
+    }
+
+    #[test]
+    fn a_bad_row_is_one_invalid_record_at_its_line_and_the_rest_is_read() {
+        let mut opts = SourceOptions::new("csv:test");
+        opts.header = true;
+        opts.default_tlp = Tlp::Green;
+        let sink = csv(
+            "type,value,tlp,tags\n\
+             domain,evil.example,,phishing|c2\n\
+             domain,short.example\n\
+             teapot,x.example,,\n\
+             ipv4,192.0.2.7,TLP:AMBER,\n\
+             ipv4,192.0.2.8,TLP:BEIGE,\n\
+             # a comment\n\
+             sha256,aa,TLP:CLEAR,\n",
+            &opts,
+        );
+        let read: Vec<(&str, Tlp)> = sink.values.iter().map(|v| (v.1.as_str(), v.2)).collect();
+        assert_eq!(
+            read,
+            [
+                ("evil.example", Tlp::Green),
+                ("192.0.2.7", Tlp::Amber),
+                ("aa", Tlp::Clear)
+            ]
+        );
+        assert_eq!(sink.values[0].0, IndicatorType::Domain);
+        assert_eq!(sink.values[0].3, ["phishing", "c2"]);
+        assert_eq!(sink.values[0].4, "feed.csv:2");
+        let at: Vec<&str> = sink.invalid.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(at, ["feed.csv:3", "feed.csv:4", "feed.csv:6"]);
+        assert_eq!(sink.invalid[0].1, "row has 2 columns; the mapping has 4");
+    }
+
+    #[test]
+    fn a_mapping_without_a_value_column_or_with_an_unknown_one_stops_the_file() {
+        let mut opts = SourceOptions::new("csv:test");
+        opts.columns = vec!["type".into(), "comment".into()];
+        let sink = csv("domain,x\n", &opts);
+        assert!(sink.values.is_empty());
+        assert_eq!(
+            sink.invalid,
+            [(
+                "feed.csv".to_string(),
+                "the column mapping has no `value` column".to_string()
+            )]
+        );
+        opts.columns = vec!["value".into(), "colour".into()];
+        let sink = csv("evil.example,red\n", &opts);
+        assert!(sink.invalid[0].1.starts_with("unknown CSV column `colour`"));
+    }
+
+    #[test]
+    fn without_a_type_column_the_type_is_the_sources_or_guessed() {
+        let mut opts = SourceOptions::new("csv:test");
+        let sink = csv("evil.example\n192.0.2.1\n???\n", &{
+            let mut o = opts.clone();
+            o.columns = vec!["value".into()];
+            o
+        });
+        let kinds: Vec<IndicatorType> = sink.values.iter().map(|v| v.0).collect();
+        assert_eq!(kinds, [IndicatorType::Domain, IndicatorType::Ipv4]);
+        assert!(
+            sink.invalid[0]
+                .1
+                .starts_with("cannot tell the type of `???`")
+        );
+
+        opts.indicator_type = Some(IndicatorType::Url);
+        let sink = csv("https://evil.example/x\n", &opts);
+        assert_eq!(sink.values[0].0, IndicatorType::Url);
+    }
+
+    #[test]
+    fn a_list_skips_blanks_and_comments_and_names_bad_lines() {
+        let opts = SourceOptions::new("list:test");
+        let mut sink = Collect::default();
+        read_list(
+            b"# blocklist\n\nevil.example\n  192.0.2.9  \n\xff\xfe\nwhat is this\n",
+            &Arc::from("list.txt"),
+            &opts,
+            &mut sink,
+        );
+        let read: Vec<(&str, &str)> = sink
+            .values
+            .iter()
+            .map(|v| (v.1.as_str(), v.4.as_str()))
+            .collect();
+        assert_eq!(
+            read,
+            [("evil.example", "list.txt:3"), ("192.0.2.9", "list.txt:4")]
+        );
+        let bad: Vec<(&str, bool)> = sink
+            .invalid
+            .iter()
+            .map(|(l, why)| (l.as_str(), why.contains("UTF-8")))
+            .collect();
+        assert_eq!(bad, [("list.txt:5", true), ("list.txt:6", false)]);
+        // The source's label for every value of a list.
+        assert!(sink.values.iter().all(|v| v.2 == Tlp::Amber));
+    }
+}

@@ -428,30 +428,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::record::LocFn;
-    use varde_schemas::payload::Advisory;
-
-    /// Collects what a source produced, for assertions.
-    #[derive(Default)]
-    struct Collect {
-        values: Vec<(String, Tlp, Vec<String>)>,
-        invalid: Vec<String>,
-        skipped: Vec<&'static str>,
-    }
-
-    impl Sink for Collect {
-        fn indicator(&mut self, c: Candidate<'_>) {
-            self.values
-                .push((c.value.to_string(), c.label, c.tags.clone()));
-        }
-        fn advisory(&mut self, _: Advisory, _: Tlp, _: LocFn<'_>) {}
-        fn invalid(&mut self, _: Location, reason: String) {
-            self.invalid.push(reason);
-        }
-        fn skipped(&mut self, _: LocFn<'_>, reason: &'static str) {
-            self.skipped.push(reason);
-        }
-    }
+    use crate::record::Collect;
 
     #[test]
     fn multibyte_tags_do_not_panic_and_deleted_records_are_skipped() {
@@ -475,13 +452,13 @@ mod tests {
         let mut sink = Collect::default();
         let opts = SourceOptions::new("test");
         read_event(event.as_bytes(), &Arc::from("event.json"), &opts, &mut sink);
-        let values: Vec<&str> = sink.values.iter().map(|v| v.0.as_str()).collect();
+        let values: Vec<&str> = sink.values.iter().map(|v| v.1.as_str()).collect();
         assert_eq!(values, ["kept.example", "aa"]);
         // The attribute's own TLP:RED tag raises the event's AMBER; the
         // non-TLP multi-byte tag is kept as a tag.
-        assert_eq!(sink.values[0].1, Tlp::Red);
-        assert_eq!(sink.values[0].2, vec!["Bodø".to_string()]);
-        assert_eq!(sink.values[1].1, Tlp::Amber);
+        assert_eq!(sink.values[0].2, Tlp::Red);
+        assert_eq!(sink.values[0].3, vec!["Bodø".to_string()]);
+        assert_eq!(sink.values[1].2, Tlp::Amber);
         assert_eq!(
             sink.skipped,
             [
