@@ -104,10 +104,13 @@ impl Worker {
             self.ctx
                 .store
                 .advisory(self.rid(), msg.header.sender.org.as_str(), &a.advisory_id)?;
-        match delivery::revision(known, a.revision) {
+        // The room's first post of the advisory, and the event that
+        // completes this revision in the room.
+        let (first, done, what) = match delivery::revision(known, a.revision) {
             Revision::Stale => {
                 tracing::info!(room = %self.cfg.name, envelope = %id, revision = a.revision, "older advisory revision than the one in the room; not posted");
                 self.ctx.store.mark_done(id, self.rid(), None)?;
+                return Ok(());
             }
             Revision::Edit { first } => {
                 let (bot, store) = (&self.ctx.bot, &self.ctx.store);
@@ -119,15 +122,7 @@ impl Worker {
                 let note = render::revision_note(self.lang(), msg.header.label, a);
                 bot.send_once(store, room, &key, Part::Thread, note.in_thread(&root))
                     .await?;
-                self.ctx.store.set_advisory(
-                    self.rid(),
-                    msg.header.sender.org.as_str(),
-                    &a.advisory_id,
-                    &first,
-                    a.revision,
-                )?;
-                self.ctx.store.mark_done(id, self.rid(), Some(&edit))?;
-                self.ctx.metrics.posted(&self.cfg.name, "advisory_revision");
+                (first, edit, "advisory_revision")
             }
             Revision::First => {
                 let event = self
@@ -136,17 +131,18 @@ impl Worker {
                 self.ctx
                     .store
                     .record_event(self.rid(), &event, &msg.header, false)?;
-                self.ctx.store.set_advisory(
-                    self.rid(),
-                    msg.header.sender.org.as_str(),
-                    &a.advisory_id,
-                    &event,
-                    a.revision,
-                )?;
-                self.ctx.store.mark_done(id, self.rid(), Some(&event))?;
-                self.ctx.metrics.posted(&self.cfg.name, "advisory");
+                (event.clone(), event, "advisory")
             }
-        }
+        };
+        self.ctx.store.set_advisory(
+            self.rid(),
+            msg.header.sender.org.as_str(),
+            &a.advisory_id,
+            &first,
+            a.revision,
+        )?;
+        self.ctx.store.mark_done(id, self.rid(), Some(&done))?;
+        self.ctx.metrics.posted(&self.cfg.name, what);
         Ok(())
     }
 }
