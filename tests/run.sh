@@ -51,5 +51,7 @@ echo "== varde bench --quick"
 target/debug/varde bench --quick
 echo "== varde bench hub --quick"
 target/debug/varde bench hub --quick
+echo "== varde bench national --quick"
+target/debug/varde bench national --quick
 echo "== varde-bridge bench --quick"
 target/debug/varde-bridge bench --quick

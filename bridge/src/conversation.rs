@@ -194,7 +194,7 @@ impl RoomSide {
             .publish(&payload, out.label, out.audience.clone(), Some(out.id))
             .await
         {
-            Ok((header, _)) => {
+            Ok(header) => {
                 if matches!(out.chat.action, varde_schemas::payload::ChatAction::Message) {
                     self.store.record_event_by(
                         &ev.room_id,

@@ -14,8 +14,6 @@ use varde_bus::seal::{self, Draft, SealError};
 use varde_bus::transport::{self, TransportError};
 use varde_schemas::{Audience, Header, Payload, Tlp};
 
-use crate::store::StoredEnvelope;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("cannot seal the message: {0}")]
@@ -35,15 +33,14 @@ pub struct Publisher {
 impl Publisher {
     /// Seals `payload` for `audience` at `label` (with a fixed id when
     /// given, so a repeat is deduplicated) and publishes every copy.
-    /// Returns the header and the sealed envelope as published on its
-    /// first subject.
+    /// Returns the header as addressed (the whole audience).
     pub async fn publish(
         &self,
         payload: &Payload,
         label: Tlp,
         audience: Audience,
         id: Option<Uuid>,
-    ) -> Result<(Header, StoredEnvelope), PublishError> {
+    ) -> Result<Header, PublishError> {
         let mut draft = Draft::new(payload, label, audience);
         if let Some(id) = id {
             draft = draft.id(id);
@@ -57,11 +54,6 @@ impl Publisher {
         } else {
             transport::publish(&self.js, &sealed).await?;
         }
-        let stored = StoredEnvelope {
-            envelope_id: sealed.header.id,
-            subject: sealed.subjects().first().cloned().unwrap_or_default(),
-            bytes: sealed.bytes.to_vec(),
-        };
         tracing::info!(
             envelope = %sealed.header.id,
             kind = %sealed.header.kind,
@@ -69,6 +61,6 @@ impl Publisher {
             audience = %sealed.header.audience,
             "published"
         );
-        Ok((sealed.header, stored))
+        Ok(sealed.header)
     }
 }

@@ -1,7 +1,7 @@
 //! TLP 2.0 audience rules (README "TLP 2.0: who can read what"): which
 //! audiences a label allows, who receives a key, and which subjects carry it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
 use varde_schemas::{Audience, KeyId, Kind, OrgId, Tlp};
@@ -160,30 +160,66 @@ fn validate_names(dir: &VerifiedDirectory, a: &Audience) -> Result<(), AudienceE
     Ok(())
 }
 
-/// The subjects one message is published on: one per audience target, so the
-/// broker's per-org consumer filters deliver it to exactly the orgs
-/// concerned. People are reached through their org's subject.
-pub fn subjects(
+/// One subject a message is published on and the part of its audience that
+/// subject reaches: the audience written into that copy's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub subject: String,
+    pub audience: Audience,
+}
+
+/// The copies one message is published as: one per audience target, so the
+/// broker's per-org consumer filters deliver each to exactly the orgs
+/// concerned, and each names only its own target. People are reached
+/// through their org's subject. Sorted by subject, so copy numbers (and the
+/// broker's dedup ids) are the same on every retry.
+///
+/// Each copy names only its part because the copies together must stay
+/// linear in the audience: a copy that listed all N targets and carried all
+/// N targets' wraps made a message to N orgs cost N² in the stream. It also
+/// keeps the distribution list to the sender: an advisory routed to the
+/// municipalities that run a vulnerable product does not tell each of them
+/// who else runs it.
+pub fn routes(
     dir: &VerifiedDirectory,
     sender: &OrgId,
     kind: Kind,
     a: &Audience,
-) -> Result<Vec<String>, AudienceError> {
-    let mut out = BTreeSet::new();
+) -> Result<Vec<Route>, AudienceError> {
+    let mut out: BTreeMap<String, Audience> = BTreeMap::new();
     if a.community || a.is_empty() {
-        out.insert(subject::community(sender, kind));
+        // CLEAR may have no audience at all; it then goes to the community
+        // subject and keeps its empty audience.
+        let part = if a.community {
+            Audience::community()
+        } else {
+            Audience::default()
+        };
+        out.insert(subject::community(sender, kind), part);
     }
     for g in &a.groups {
-        out.insert(subject::group(sender, g, kind));
+        out.insert(
+            subject::group(sender, g, kind),
+            Audience::groups([g.clone()]),
+        );
     }
     for o in &a.orgs {
-        out.insert(subject::org(sender, o, kind));
+        out.entry(subject::org(sender, o, kind))
+            .or_default()
+            .orgs
+            .push(o.clone());
     }
     for k in &a.people {
         let key = dir.key(k).ok_or(AudienceError::UnknownKey(*k))?;
-        out.insert(subject::org(sender, &dir.org_at(key.org).id, kind));
+        out.entry(subject::org(sender, &dir.org_at(key.org).id, kind))
+            .or_default()
+            .people
+            .push(*k);
     }
-    Ok(out.into_iter().collect())
+    Ok(out
+        .into_iter()
+        .map(|(subject, audience)| Route { subject, audience })
+        .collect())
 }
 
 #[cfg(test)]

@@ -92,13 +92,24 @@ impl Draft {
     }
 }
 
-/// A sealed envelope, ready to publish on each of `header.subjects`.
+/// One envelope of a sealed message: what goes on one subject.
+#[derive(Clone, Debug)]
+pub struct Copy {
+    pub subject: String,
+    pub bytes: Bytes,
+}
+
+/// A sealed message, ready to publish: one envelope per subject its
+/// audience routes to (`audience::routes`). The copies share the id, kind,
+/// label, sender and times; each copy's header names only the part of the
+/// audience its subject reaches, and it holds wraps for those keys only.
 #[derive(Clone, Debug)]
 pub struct Sealed {
+    /// The message as the sender addressed it (the whole audience), for the
+    /// sender's own records.
     pub header: Header,
-    pub bytes: Bytes,
-    /// One subject per audience target; the same bytes go on each.
-    pub subjects: Vec<String>,
+    /// Never empty; sorted by subject.
+    pub copies: Vec<Copy>,
 }
 
 impl Sealed {
@@ -106,14 +117,19 @@ impl Sealed {
         self.header.id
     }
 
-    pub fn subjects(&self) -> &[String] {
-        &self.subjects
+    pub fn subjects(&self) -> Vec<&str> {
+        self.copies.iter().map(|c| c.subject.as_str()).collect()
     }
 
-    /// JetStream `Nats-Msg-Id` for the copy on subject number `i`:
-    /// `<sender-org>.<id>` for the first (and usually only) subject, so
-    /// retries dedupe in the broker; `<sender-org>.<id>.<i>` for further
-    /// copies, which would otherwise be dropped as duplicates of the first.
+    /// Bytes of all copies together: what the message costs the stream.
+    pub fn stored_bytes(&self) -> usize {
+        self.copies.iter().map(|c| c.bytes.len()).sum()
+    }
+
+    /// JetStream `Nats-Msg-Id` for copy number `i`: `<sender-org>.<id>` for
+    /// the first (and usually only) copy, so retries dedupe in the broker;
+    /// `<sender-org>.<id>.<i>` for further copies, which would otherwise be
+    /// dropped as duplicates of the first.
     ///
     /// The broker's dedup is stream-wide and ids are the sender's choice, so
     /// the sender org is part of the dedup id: another member reusing this
@@ -321,15 +337,9 @@ pub fn seal_at(
     {
         return Err(PayloadError::TooManyIndicators { count }.into());
     }
-    let recipients = audience::recipients(dir, draft.label, &draft.audience, now)?;
-    if recipients.len() > MAX_RECIPIENTS {
-        return Err(AudienceError::TooManyRecipients {
-            count: recipients.len(),
-            max: MAX_RECIPIENTS,
-        }
-        .into());
-    }
-    let subjects = audience::subjects(dir, &identity.org, draft.kind, &draft.audience)?;
+    // The whole audience first: its errors (unknown names, inactive keys,
+    // nobody to read it) are the sender's, whichever copy they fall in.
+    audience::recipients(dir, draft.label, &draft.audience, now)?;
     let header = Header {
         v: 1,
         id: draft.id.unwrap_or_else(Uuid::now_v7),
@@ -343,11 +353,46 @@ pub fn seal_at(
         created: now,
         expires: draft.expires,
     };
-    // Header serialisation of plain data cannot fail.
-    let header_bytes =
-        serde_json::to_vec(&header).map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let mut copies = Vec::new();
+    for route in audience::routes(dir, &identity.org, header.kind, &header.audience)? {
+        let recipients = match audience::recipients(dir, header.label, &route.audience, now) {
+            Ok(r) => r,
+            // A named org without a usable key: nobody there could open a
+            // copy (the audience as a whole has readers, checked above).
+            Err(AudienceError::NoRecipients) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let part = Header {
+            audience: route.audience,
+            ..header.clone()
+        };
+        copies.push(Copy {
+            subject: route.subject,
+            bytes: seal_copy(identity, &part, &recipients, &draft.payload)?,
+        });
+    }
+    Ok(Sealed { header, copies })
+}
 
-    let encrypted = draft.label.is_encrypted();
+/// Encrypts and signs one copy: `header` as it will be written, the keys of
+/// the audience it names, the payload.
+fn seal_copy(
+    identity: &Identity,
+    header: &Header,
+    recipients: &[&crate::directory::KeyEntry],
+    payload: &[u8],
+) -> Result<Bytes, SealError> {
+    if recipients.len() > MAX_RECIPIENTS {
+        return Err(AudienceError::TooManyRecipients {
+            count: recipients.len(),
+            max: MAX_RECIPIENTS,
+        }
+        .into());
+    }
+    // Header serialisation of plain data cannot fail.
+    let header_bytes = serde_json::to_vec(header).map_err(|e| SealError::Encrypt(e.to_string()))?;
+
+    let encrypted = header.label.is_encrypted();
     let mut wraps = Vec::with_capacity(recipients.len());
     let body = if encrypted {
         let mut key = Zeroizing::new([0u8; 32]);
@@ -359,12 +404,12 @@ pub fn seal_at(
             .encrypt(
                 XNonce::from_slice(&nonce),
                 AeadPayload {
-                    msg: &draft.payload,
+                    msg: payload,
                     aad: &header_bytes,
                 },
             )
             .map_err(|e| SealError::Encrypt(e.to_string()))?;
-        for r in &recipients {
+        for r in recipients {
             let wrap = age::encrypt(&r.recipient, key.as_ref()).map_err(|e| SealError::Wrap {
                 key: r.key.id,
                 reason: e.to_string(),
@@ -376,7 +421,7 @@ pub fn seal_at(
         body.extend_from_slice(&ct);
         body
     } else {
-        draft.payload
+        payload.to_vec()
     };
 
     let mut out = Vec::new();
@@ -394,11 +439,7 @@ pub fn seal_at(
     }
     let sig = identity.signing.sign(&signing_digest(&out));
     out.extend_from_slice(&sig.to_bytes());
-    Ok(Sealed {
-        header,
-        bytes: Bytes::from(out),
-        subjects,
-    })
+    Ok(Bytes::from(out))
 }
 
 /// Writes and signs an envelope from parts with no policy check at all.

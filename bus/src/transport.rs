@@ -528,11 +528,12 @@ pub async fn send_attempt(
     sealed: &Sealed,
     attempt: Attempt,
 ) -> Result<Vec<Pending>, TransportError> {
-    let mut out = Vec::with_capacity(sealed.subjects().len());
-    for (i, subject) in sealed.subjects().iter().enumerate() {
+    let mut out = Vec::with_capacity(sealed.copies.len());
+    for (i, copy) in sealed.copies.iter().enumerate() {
+        let subject = &copy.subject;
         let msg_id = sealed.msg_id(i);
         let msg = PublishMessage::build()
-            .payload(sealed.bytes.clone())
+            .payload(copy.bytes.clone())
             .message_id(msg_id.clone())
             .expected_stream(STREAM);
         let ack =

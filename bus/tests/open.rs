@@ -83,14 +83,14 @@ fn amber_opens_for_recipient_only() {
     assert_eq!(s.subjects(), ["varde.v1.kcsirt.org.gjovik.advisory"]);
     let opened = w
         .opener("gjovik")
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap();
     assert_eq!(opened.payload, advisory());
     assert_eq!(opened.header.label, Tlp::Amber);
     // A valid directory member outside the audience cannot open it.
     let err = w
         .opener("lillehammer")
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap_err();
     assert!(matches!(err, OpenError::NotARecipient { .. }), "{err}");
 }
@@ -104,15 +104,15 @@ fn clear_is_signed_not_encrypted_and_readable_by_all() {
         Draft::new(&alert(), Tlp::Clear, Audience::community()),
     );
     // the plaintext is visible in the bytes: CLEAR is not encrypted
-    assert!(s.bytes.windows(13).any(|x| x == b"Phishing wave"));
+    assert!(s.copies[0].bytes.windows(13).any(|x| x == b"Phishing wave"));
     for who in ["gjovik", "lillehammer", "innlandet-fk", "kcsirt"] {
         w.opener(who)
-            .open(&dir, &s.subjects()[0], &s.bytes)
+            .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
             .unwrap();
     }
     // AMBER is not visible in the bytes
     let a = amber_to_gjovik(&w);
-    assert!(!a.bytes.windows(9).any(|x| x == b"NetScaler"));
+    assert!(!a.copies[0].bytes.windows(9).any(|x| x == b"NetScaler"));
 }
 
 #[test]
@@ -160,12 +160,12 @@ fn red_goes_to_named_people_only() {
     );
     assert_eq!(s.subjects(), ["varde.v1.kcsirt.org.gjovik.alert"]);
     Opener::new(kari.clone())
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap();
     // gjovik's org key gets the subject but is not a recipient
     let err = w
         .opener("gjovik")
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap_err();
     assert!(matches!(err, OpenError::NotARecipient { .. }));
 }
@@ -183,10 +183,10 @@ fn open_cost_is_one_wrap_whatever_the_audience() {
         Draft::new(&alert(), Tlp::Green, Audience::community()),
     )
     .unwrap();
-    let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
     assert_eq!(f.wraps.len(), 371);
     Opener::new(s.identity("kommune-369"))
-        .open(&dir, &sealed.subjects()[0], &sealed.bytes)
+        .open(&dir, &sealed.copies[0].subject, &sealed.copies[0].bytes)
         .unwrap();
 }
 
@@ -195,19 +195,19 @@ fn altered_messages_are_refused() {
     let w = World::new();
     let dir = w.dir();
     let s = amber_to_gjovik(&w);
-    let subj = &s.subjects()[0];
-    let f = varde_bus::envelope::parse(&s.bytes).unwrap();
+    let subj = &s.copies[0].subject;
+    let f = varde_bus::envelope::parse(&s.copies[0].bytes).unwrap();
     let header_at = 4 + 1 + 8 + 4;
     let keys_at = header_at + f.header.len() + 4;
-    let body_at = s.bytes.len() - 64 - f.body.len();
-    let sig_at = s.bytes.len() - 64;
+    let body_at = s.copies[0].bytes.len() - 64 - f.body.len();
+    let sig_at = s.copies[0].bytes.len() - 64;
     for (what, at) in [
         ("header", header_at + 10),
         ("key list", keys_at + 20),
         ("ciphertext", body_at + 30),
         ("signature", sig_at + 5),
     ] {
-        let mut b = s.bytes.to_vec();
+        let mut b = s.copies[0].bytes.to_vec();
         b[at] ^= 0x01;
         let err = w.opener("gjovik").open(&dir, subj, &b).unwrap_err();
         assert!(
@@ -219,7 +219,7 @@ fn altered_messages_are_refused() {
     for cut in [0, 3, 10, header_at + 2, keys_at + 5, sig_at + 10] {
         let err = w
             .opener("gjovik")
-            .open(&dir, subj, &s.bytes[..cut])
+            .open(&dir, subj, &s.copies[0].bytes[..cut])
             .unwrap_err();
         assert!(matches!(err, OpenError::Malformed(_)), "cut {cut}: {err}");
     }
@@ -239,7 +239,7 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
             Audience::orgs([org("gjovik")]),
         ),
     );
-    let f = varde_bus::envelope::parse(&s.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&s.copies[0].bytes).unwrap();
     let original: Header = serde_json::from_slice(f.header).unwrap();
     let wraps: Vec<_> = f.wraps.iter().map(|(k, w)| (*k, w.to_vec())).collect();
 
@@ -268,7 +268,7 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
         b.extend_from_slice(&f.signature);
         let err = w
             .opener("gjovik")
-            .open(&dir, &s.subjects()[0], &b)
+            .open(&dir, &s.copies[0].subject, &b)
             .unwrap_err();
         assert!(
             matches!(err, OpenError::BadSignature { .. }),
@@ -279,7 +279,7 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
         let forged = seal::assemble_unchecked(&w.s.identity("gjovik"), h, &wraps, f.body, true);
         let err = w
             .opener("gjovik")
-            .open(&dir, &s.subjects()[0], &forged)
+            .open(&dir, &s.copies[0].subject, &forged)
             .unwrap_err();
         assert!(
             matches!(err, OpenError::SenderMismatch { .. }),
@@ -294,7 +294,7 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
         seal::assemble_unchecked(&w.s.identity("gjovik"), &other_sender, &wraps, f.body, true);
     let err = w
         .opener("gjovik")
-        .open(&dir, &s.subjects()[0], &forged)
+        .open(&dir, &s.copies[0].subject, &forged)
         .unwrap_err();
     assert!(matches!(err, OpenError::SenderMismatch { .. }), "{err}");
 
@@ -304,10 +304,10 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
         Draft::new(
             &advisory(),
             Tlp::Amber,
-            Audience::orgs([org("gjovik"), org("lillehammer")]),
+            Audience::groups([GroupId::new("admin").unwrap()]),
         ),
     );
-    let f2 = varde_bus::envelope::parse(&s2.bytes).unwrap();
+    let f2 = varde_bus::envelope::parse(&s2.copies[0].bytes).unwrap();
     let mut swapped: Vec<_> = f2.wraps.iter().map(|(k, w)| (*k, w.to_vec())).collect();
     let (a, b) = (swapped[0].1.clone(), swapped[1].1.clone());
     swapped[0].1 = b;
@@ -315,10 +315,10 @@ fn a_recipient_cannot_rewrap_under_the_original_sender() {
     let mut bytes = Vec::new();
     varde_bus::envelope::write_signed(&mut bytes, true, f2.signer, f2.header, &swapped, f2.body);
     bytes.extend_from_slice(&f2.signature);
-    s2.bytes = bytes.into();
+    s2.copies[0].bytes = bytes.into();
     let err = w
         .opener("gjovik")
-        .open(&dir, &s2.subjects()[0], &s2.bytes)
+        .open(&dir, &s2.copies[0].subject, &s2.copies[0].bytes)
         .unwrap_err();
     assert!(matches!(err, OpenError::BadSignature { .. }), "{err}");
 
@@ -341,12 +341,16 @@ fn sender_and_key_state_errors() {
     let mut w = World::new();
     let dir_before = w.dir();
     let s = amber_to_gjovik(&w);
-    let subj = s.subjects()[0].clone();
+    let subj = s.copies[0].subject.clone();
 
     // unknown sender: a key not in the directory
     let stranger = Arc::new(varde_bus::keys::Identity::generate(org("kcsirt")));
-    let mut h: Header =
-        serde_json::from_slice(varde_bus::envelope::parse(&s.bytes).unwrap().header).unwrap();
+    let mut h: Header = serde_json::from_slice(
+        varde_bus::envelope::parse(&s.copies[0].bytes)
+            .unwrap()
+            .header,
+    )
+    .unwrap();
     h.sender.key = stranger.key_id;
     let forged = seal::assemble_unchecked(&stranger, &h, &[], b"{}", true);
     let err = w
@@ -363,7 +367,7 @@ fn sender_and_key_state_errors() {
     w.s.org_mut("kcsirt").unwrap().keys[0].revoked = Some(past);
     let err = w
         .opener("gjovik")
-        .open(&w.dir(), &subj, &s.bytes)
+        .open(&w.dir(), &subj, &s.copies[0].bytes)
         .unwrap_err();
     assert!(
         matches!(err, OpenError::RevokedKey { key, .. } if key == kid),
@@ -373,7 +377,7 @@ fn sender_and_key_state_errors() {
     w.s.org_mut("kcsirt").unwrap().keys[0].not_after = Some(past);
     let err = w
         .opener("gjovik")
-        .open(&w.dir(), &subj, &s.bytes)
+        .open(&w.dir(), &subj, &s.copies[0].bytes)
         .unwrap_err();
     assert!(matches!(err, OpenError::ExpiredKey { .. }), "{err}");
     // and a revoked key cannot seal either
@@ -395,18 +399,29 @@ fn subject_duplicate_label_and_expiry_errors() {
 
     // wrong sender token in the subject
     let err = op
-        .open(&dir, "varde.v1.lillehammer.org.gjovik.advisory", &s.bytes)
+        .open(
+            &dir,
+            "varde.v1.lillehammer.org.gjovik.advisory",
+            &s.copies[0].bytes,
+        )
         .unwrap_err();
     assert!(matches!(err, OpenError::SubjectMismatch { .. }), "{err}");
     // a subject the audience does not route to
     let err = op
-        .open(&dir, "varde.v1.kcsirt.group.admin.advisory", &s.bytes)
+        .open(
+            &dir,
+            "varde.v1.kcsirt.group.admin.advisory",
+            &s.copies[0].bytes,
+        )
         .unwrap_err();
     assert!(matches!(err, OpenError::SubjectMismatch { .. }), "{err}");
 
     // duplicate id
-    op.open(&dir, &s.subjects()[0], &s.bytes).unwrap();
-    let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
+    op.open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
+        .unwrap();
+    let err = op
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
+        .unwrap_err();
     assert!(
         matches!(err, OpenError::Duplicate { id, .. } if id == s.id()),
         "{err}"
@@ -414,12 +429,16 @@ fn subject_duplicate_label_and_expiry_errors() {
 
     // label/audience mismatch, validly signed by the real sender
     let kc = w.s.identity("kcsirt");
-    let mut h: Header =
-        serde_json::from_slice(varde_bus::envelope::parse(&s.bytes).unwrap().header).unwrap();
+    let mut h: Header = serde_json::from_slice(
+        varde_bus::envelope::parse(&s.copies[0].bytes)
+            .unwrap()
+            .header,
+    )
+    .unwrap();
     h.id = uuid::Uuid::now_v7();
     h.label = Tlp::Red;
     let forged = seal::assemble_unchecked(&kc, &h, &[], b"x", true);
-    let err = op.open(&dir, &s.subjects()[0], &forged).unwrap_err();
+    let err = op.open(&dir, &s.copies[0].subject, &forged).unwrap_err();
     assert!(
         matches!(err, OpenError::LabelAudience(AudienceError::RedNeedsPeople)),
         "{err}"
@@ -430,7 +449,7 @@ fn subject_duplicate_label_and_expiry_errors() {
         "kcsirt",
         Draft::new(&alert(), Tlp::Amber, Audience::orgs([org("lillehammer")])),
     );
-    let f3 = varde_bus::envelope::parse(&s3.bytes).unwrap();
+    let f3 = varde_bus::envelope::parse(&s3.copies[0].bytes).unwrap();
     let mut h3: Header = serde_json::from_slice(f3.header).unwrap();
     h3.audience = Audience::orgs([org("gjovik")]);
     let leak: Vec<_> = f3.wraps.iter().map(|(k, w)| (*k, w.to_vec())).collect();
@@ -452,7 +471,9 @@ fn subject_duplicate_label_and_expiry_errors() {
         "kcsirt",
         Draft::new(&alert(), Tlp::Amber, Audience::orgs([org("gjovik")])).expires(past),
     );
-    let err = op.open(&dir, &s4.subjects()[0], &s4.bytes).unwrap_err();
+    let err = op
+        .open(&dir, &s4.copies[0].subject, &s4.copies[0].bytes)
+        .unwrap_err();
     assert!(matches!(err, OpenError::Expired { .. }), "{err}");
 }
 
@@ -477,7 +498,7 @@ fn size_and_payload_errors() {
     )
     .unwrap_err();
     assert!(matches!(e, seal::SealError::Oversized { .. }), "{e}");
-    let mut huge = amber_to_gjovik(&w).bytes.to_vec();
+    let mut huge = amber_to_gjovik(&w).copies[0].bytes.to_vec();
     huge.resize((1 << 20) + 1, 0);
     assert!(matches!(
         op.open(&dir, subj, &huge),
@@ -524,7 +545,9 @@ fn size_and_payload_errors() {
                 payload,
             ),
         );
-        let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
+        let err = op
+            .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
+            .unwrap_err();
         assert!(matches!(err, OpenError::Payload(_)), "{what}: {err}");
     }
 
@@ -539,7 +562,9 @@ fn size_and_payload_errors() {
             many.to_string().into_bytes(),
         ),
     );
-    let err = op.open(&dir, &s.subjects()[0], &s.bytes).unwrap_err();
+    let err = op
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -552,7 +577,7 @@ fn size_and_payload_errors() {
 }
 
 #[test]
-fn multi_target_audience_publishes_identical_bytes_per_subject() {
+fn multi_target_audience_publishes_one_copy_per_subject_naming_its_part() {
     let w = World::new();
     let dir = w.dir();
     let s = w.seal_as(
@@ -577,17 +602,41 @@ fn multi_target_audience_publishes_identical_bytes_per_subject() {
     // Broker dedup ids carry the sender org (ids are per sender).
     assert_eq!(s.msg_id(0), format!("kcsirt.{}", s.id()));
     assert_eq!(s.msg_id(1), format!("kcsirt.{}.1", s.id()));
-    // lillehammer is in health, gjovik is named; both open the same bytes
-    w.opener("lillehammer")
-        .open(&dir, &s.subjects()[0], &s.bytes)
+    let (health, named) = (&s.copies[0], &s.copies[1]);
+    // lillehammer is in health, gjovik is named: each opens its own copy,
+    // which names only its part of the audience.
+    let l = w
+        .opener("lillehammer")
+        .open(&dir, &health.subject, &health.bytes)
         .unwrap();
-    w.opener("gjovik")
-        .open(&dir, &s.subjects()[1], &s.bytes)
+    assert_eq!(
+        l.header.audience,
+        Audience::groups([GroupId::new("health").unwrap()])
+    );
+    let g = w
+        .opener("gjovik")
+        .open(&dir, &named.subject, &named.bytes)
         .unwrap();
+    assert_eq!(g.header.audience, Audience::orgs([org("gjovik")]));
+    assert_eq!((l.header.id, g.header.id), (s.id(), s.id()));
+    // Each copy holds its part's wraps only.
+    for (who, copy) in [("gjovik", health), ("lillehammer", named)] {
+        assert!(matches!(
+            w.opener(who).open(&dir, &copy.subject, &copy.bytes),
+            Err(OpenError::NotARecipient { .. })
+        ));
+    }
+    // A copy is bound to its subject: gjovik's copy on health's subject is
+    // refused.
+    assert!(matches!(
+        w.opener("lillehammer")
+            .open(&dir, &health.subject, &named.bytes),
+        Err(OpenError::SubjectMismatch { .. })
+    ));
     // innlandet-fk is neither
     assert!(matches!(
         w.opener("innlandet-fk")
-            .open(&dir, &s.subjects()[0], &s.bytes),
+            .open(&dir, &health.subject, &health.bytes),
         Err(OpenError::NotARecipient { .. })
     ));
 }
@@ -604,14 +653,15 @@ fn another_senders_reuse_of_an_id_is_not_a_replay() {
     );
     assert_ne!(squat.msg_id(0), genuine.msg_id(0));
     let op = w.opener("gjovik");
-    op.open(&dir, &squat.subjects()[0], &squat.bytes).unwrap();
+    op.open(&dir, &squat.copies[0].subject, &squat.copies[0].bytes)
+        .unwrap();
     let opened = op
-        .open(&dir, &genuine.subjects()[0], &genuine.bytes)
+        .open(&dir, &genuine.copies[0].subject, &genuine.copies[0].bytes)
         .unwrap();
     assert_eq!(opened.header.sender.org, org("kcsirt"));
     // A real replay of either is still refused, naming its signer.
     let err = op
-        .open(&dir, &genuine.subjects()[0], &genuine.bytes)
+        .open(&dir, &genuine.copies[0].subject, &genuine.copies[0].bytes)
         .unwrap_err();
     assert!(
         matches!(err, OpenError::Duplicate { id, key } if id == genuine.id() && key == genuine.header.sender.key),
@@ -634,7 +684,7 @@ fn stale_envelopes_are_refused_for_good_but_verify_still_reads_them() {
     .unwrap();
     let err = w
         .opener("gjovik")
-        .open(&dir, &old.subjects()[0], &old.bytes)
+        .open(&dir, &old.copies[0].subject, &old.copies[0].bytes)
         .unwrap_err();
     assert!(
         matches!(err, OpenError::Stale { id, .. } if id == old.id()),
@@ -644,8 +694,14 @@ fn stale_envelopes_are_refused_for_good_but_verify_still_reads_them() {
     assert!(!err.may_succeed_later());
     // A reader re-opening what it stored earlier uses verify + decrypt,
     // which do not judge age.
-    let v = seal::verify(&dir, Some(&old.subjects()[0]), &old.bytes, Timestamp::now()).unwrap();
-    seal::decrypt(&w.s.identity("gjovik"), v, old.bytes.len()).unwrap();
+    let v = seal::verify(
+        &dir,
+        Some(&old.copies[0].subject),
+        &old.copies[0].bytes,
+        Timestamp::now(),
+    )
+    .unwrap();
+    seal::decrypt(&w.s.identity("gjovik"), v, old.copies[0].bytes.len()).unwrap();
 
     // Within the window (6 days old) it opens; a shorter stream max age
     // makes it stale.
@@ -657,12 +713,12 @@ fn stale_envelopes_are_refused_for_good_but_verify_still_reads_them() {
     )
     .unwrap();
     w.opener("gjovik")
-        .open(&dir, &recent.subjects()[0], &recent.bytes)
+        .open(&dir, &recent.copies[0].subject, &recent.copies[0].bytes)
         .unwrap();
     let err = w
         .opener("gjovik")
         .max_age(SignedDuration::from_hours(24))
-        .open(&dir, &recent.subjects()[0], &recent.bytes)
+        .open(&dir, &recent.copies[0].subject, &recent.copies[0].bytes)
         .unwrap_err();
     assert!(matches!(err, OpenError::Stale { .. }), "{err}");
 }
@@ -677,27 +733,27 @@ fn replay_memory_in_a_file_survives_a_restart() {
     let gjovik = w.s.identity("gjovik");
     Opener::persistent(gjovik.clone(), &path)
         .unwrap()
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap();
     let restarted = Opener::persistent(gjovik.clone(), &path).unwrap();
     let err = restarted
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap_err();
     assert!(matches!(err, OpenError::Duplicate { .. }), "{err}");
     // Held by a consumer and never settled (a crash before the ack): the
     // broker's redelivery after a restart must open.
     let held = amber_to_gjovik(&w);
     restarted
-        .open_held(&dir, &held.subjects()[0], &held.bytes)
+        .open_held(&dir, &held.copies[0].subject, &held.copies[0].bytes)
         .unwrap();
     drop(restarted);
     let again = Opener::persistent(gjovik, &path).unwrap();
     again
-        .open_held(&dir, &held.subjects()[0], &held.bytes)
+        .open_held(&dir, &held.copies[0].subject, &held.copies[0].bytes)
         .unwrap();
     again.settle_key(&seal::ReplayKey::of(&held.header));
     assert!(matches!(
-        again.open(&dir, &held.subjects()[0], &held.bytes),
+        again.open(&dir, &held.copies[0].subject, &held.copies[0].bytes),
         Err(OpenError::Duplicate { .. })
     ));
 }
@@ -710,7 +766,7 @@ fn with_wrap(
     victim: varde_schemas::KeyId,
     wrap: Vec<u8>,
 ) -> Vec<u8> {
-    let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
     let wraps: Vec<_> = f
         .wraps
         .iter()
@@ -735,7 +791,7 @@ fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
     let kc = w.s.identity("kcsirt");
     let gjovik = w.s.identity("gjovik");
     let s = amber_to_gjovik(&w);
-    let f = varde_bus::envelope::parse(&s.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&s.copies[0].bytes).unwrap();
     let genuine = f.wraps.iter().find(|(k, _)| *k == gjovik.key_id).unwrap().1;
     // The genuine stanza behind 40 others: age would try all 41.
     let text = std::str::from_utf8(&genuine[..22]).unwrap();
@@ -750,13 +806,13 @@ fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
     let forged = with_wrap(&kc, &s, gjovik.key_id, bomb);
     let err = w
         .opener("gjovik")
-        .open(&dir, &s.subjects()[0], &forged)
+        .open(&dir, &s.copies[0].subject, &forged)
         .unwrap_err();
     assert!(matches!(err, OpenError::WrapRefused { .. }), "{err}");
     assert_eq!(err.reason(), "wrap_refused");
     assert!(!err.may_succeed_later());
     // The untouched envelope still opens.
     w.opener("gjovik")
-        .open(&dir, &s.subjects()[0], &s.bytes)
+        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap();
 }

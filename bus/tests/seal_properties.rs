@@ -260,12 +260,18 @@ fn expect(w: &World, sender: &Identity, label: Tlp, a: &Audience) -> Expect {
 
 fn outcome(r: &Result<seal::Sealed, SealError>) -> Expect {
     match r {
+        // The recipients of the message are those of all its copies.
         Ok(s) => Expect::Sealed(
-            varde_bus::envelope::parse(&s.bytes)
-                .unwrap()
-                .wraps
+            s.copies
                 .iter()
-                .map(|(k, _)| *k)
+                .flat_map(|c| {
+                    varde_bus::envelope::parse(&c.bytes)
+                        .unwrap()
+                        .wraps
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
         ),
         Err(SealError::SenderUnknown { .. }) => Expect::SenderUnknown,
@@ -564,29 +570,47 @@ proptest! {
         let sealed = seal::seal(&sender, &w.dir, body.draft(label, audience.clone()));
         prop_assert_eq!(outcome(&sealed), expected);
         let Ok(sealed) = sealed else { return Ok(()) };
-        let subject = subject.get(sealed.subjects());
-        let recipients: BTreeSet<KeyId> = varde_bus::envelope::parse(&sealed.bytes)
+        let copy = subject.get(&sealed.copies);
+        let subject = copy.subject.as_str();
+        let bytes = &copy.bytes;
+        let recipients: BTreeSet<KeyId> = varde_bus::envelope::parse(bytes)
             .unwrap()
             .wraps
             .iter()
             .map(|(k, _)| *k)
             .collect();
+        let part: varde_schemas::Header =
+            serde_json::from_slice(varde_bus::envelope::parse(bytes).unwrap().header).unwrap();
+        // (e) a copy names a part of the audience and holds wraps for that
+        // part only: on an org's subject, only that org's keys.
+        prop_assert!(part.audience.groups.iter().all(|g| audience.groups.contains(g)));
+        prop_assert!(part.audience.orgs.iter().all(|o| audience.orgs.contains(o)));
+        prop_assert!(part.audience.people.iter().all(|k| audience.people.contains(k)));
+        prop_assert!(!part.audience.community || audience.community);
+        if let Ok(varde_bus::subject::Parsed { target: varde_bus::subject::Target::Org(o), .. }) =
+            varde_bus::subject::parse(subject)
+        {
+            for k in &recipients {
+                let org = w.dir.key(k).map(|e| w.dir.org_at(e.org).id.clone());
+                prop_assert_eq!(org.as_ref(), Some(&o), "a wrap of another org on {}", subject);
+            }
+        }
 
         // (a) + (b): each key opens iff it is a recipient (all, for CLEAR).
         let want = body.opened();
         for a in &w.actors {
             let reads = label == Tlp::Clear || recipients.contains(&a.identity.key_id);
             let opener = Opener::new(a.identity.clone());
-            match opener.open(&w.dir, subject, &sealed.bytes) {
+            match opener.open(&w.dir, subject, bytes) {
                 Ok(o) => {
                     prop_assert!(reads, "{} opened {label} to {audience}", a.name);
                     prop_assert_eq!(Some(&o.payload), want.as_ref());
                     prop_assert_eq!(o.header.label, label);
-                    prop_assert_eq!(&o.header.audience, &audience);
+                    prop_assert_eq!(&o.header.audience, &part.audience);
                     prop_assert_eq!(&o.header.sender.org, &sender.org);
                     prop_assert_eq!(o.header.sender.key, sender.key_id);
                     // (d) the same opener refuses a second copy.
-                    let again = opener.open(&w.dir, subject, &sealed.bytes);
+                    let again = opener.open(&w.dir, subject, bytes);
                     prop_assert!(
                         matches!(again, Err(OpenError::Duplicate { .. })),
                         "{}: second open: {:?}", a.name, again
@@ -605,10 +629,10 @@ proptest! {
         }
 
         // (c) one altered byte: refused by every key, before parsing.
-        let mut bad = sealed.bytes.to_vec();
+        let mut bad = bytes.to_vec();
         let at = flip_at.index(bad.len());
         bad[at] ^= flip_mask;
-        let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+        let f = varde_bus::envelope::parse(bytes).unwrap();
         let header = 17..17 + f.header.len();
         let tail = bad.len() - 64 - f.body.len()..bad.len();
         for a in &w.actors {

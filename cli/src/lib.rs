@@ -92,6 +92,8 @@ pub enum BenchMode {
     /// Hub ingest (MISP feed → sealed envelopes on nats-server) and
     /// longest-prefix routing at 370 orgs and 50,000 CIDRs.
     Hub(crate::bench::hub::Args),
+    /// The whole constituency on one bus.
+    National(crate::bench::national::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +149,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             mode: Some(BenchMode::Hub(a)),
             ..
         }) => crate::bench::hub::run(a).await,
+        Command::Bench(BenchArgs {
+            mode: Some(BenchMode::National(a)),
+            ..
+        }) => crate::bench::national::run(a).await,
         Command::Bench(BenchArgs { mode: None, bus }) => crate::bench::bus::run(bus).await,
     }
 }

@@ -456,17 +456,19 @@ pub async fn run(args: Args, config: &Path) -> anyhow::Result<()> {
                 "id": sealed.id(),
                 "label": sealed.header.label,
                 "kind": sealed.header.kind,
-                "bytes": sealed.bytes.len(),
+                "bytes": sealed.stored_bytes(),
+                "copies": sealed.copies.len(),
                 "subjects": stored.iter().map(|x| serde_json::json!({"subject": x.subject, "seq": x.sequence, "duplicate": x.duplicate})).collect::<Vec<_>>(),
             })
         );
     } else {
         println!(
-            "published {} {} {} ({} bytes) to {}",
+            "published {} {} {} ({} bytes in {} copies) to {}",
             sealed.header.label,
             sealed.header.kind,
             sealed.id(),
-            sealed.bytes.len(),
+            sealed.stored_bytes(),
+            sealed.copies.len(),
             stored
                 .iter()
                 .map(|x| format!("{} #{}", x.subject, x.sequence))

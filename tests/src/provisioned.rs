@@ -26,27 +26,9 @@ impl Reload for HarnessReload<'_> {
     }
 }
 
-/// `include` line for an `auth.conf` in `out`. nats-server resolves an
-/// include relative to the including file only (an absolute path is joined
-/// onto the config's directory), and the harness puts each server config
-/// in its own dir directly under the temp dir, so `out` must be inside the
-/// temp dir and is reached through `..`.
+/// `include` line for the `auth.conf` in `out` (inside the temp dir).
 pub fn include_line(out: &Path) -> Result<String> {
-    let canon = |p: &Path| p.canonicalize().with_context(|| format!("{}", p.display()));
-    let tmp = canon(&std::env::temp_dir())?;
-    let out = canon(out)?;
-    let rel = out.strip_prefix(&tmp).with_context(|| {
-        format!(
-            "{} must be inside {} to be included",
-            out.display(),
-            tmp.display()
-        )
-    })?;
-    let rel = rel.to_str().context("output dir is not UTF-8")?;
-    Ok(format!(
-        "include \"../{rel}/{}\"\n",
-        provision::authorization::FILE
-    ))
+    varde_testkit::include_line(out, provision::authorization::FILE)
 }
 
 /// Server errors (`-ERR …`, e.g. "Permissions Violation for Publish to …")

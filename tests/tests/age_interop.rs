@@ -43,7 +43,7 @@ fn a_wrap_from_an_envelope_opens_with_the_age_cli() {
         ),
     )
     .unwrap();
-    let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
     let (_, wrap) = f.wraps.iter().find(|(k, _)| *k == gjovik.key_id).unwrap();
     std::fs::write(dir.path().join("wrap.age"), wrap).unwrap();
     varde_bus::keys::write_private(
@@ -124,7 +124,7 @@ fn an_age_keygen_identity_works_as_an_org_identity() {
     )
     .unwrap();
     Opener::new(imported.clone())
-        .open(&d, &sealed.subjects()[0], &sealed.bytes)
+        .open(&d, &sealed.copies[0].subject, &sealed.copies[0].bytes)
         .unwrap();
     // and it signs: a message from the imported identity opens for kcsirt
     let back = seal::seal(
@@ -139,7 +139,7 @@ fn an_age_keygen_identity_works_as_an_org_identity() {
     )
     .unwrap();
     Opener::new(s.identity("kcsirt"))
-        .open(&d, &back.subjects()[0], &back.bytes)
+        .open(&d, &back.copies[0].subject, &back.copies[0].bytes)
         .unwrap();
 
     // The CLI path: `varde keygen --age-identity` imports it and writes a card.

@@ -232,7 +232,7 @@ async fn bad_envelopes_are_terminated_counted_and_do_not_stop_the_consumer() {
     bus.publish(&kc, good("first")).await.unwrap();
 
     let template = seal::seal(&kc, &dir, good("template")).unwrap();
-    let b = template.bytes.to_vec();
+    let b = template.copies[0].bytes.to_vec();
     let f = varde_bus::envelope::parse(&b).unwrap();
     let header_at = 4 + 1 + 8 + 4;
     let keys_at = header_at + f.header.len() + 4;
@@ -280,14 +280,14 @@ async fn bad_envelopes_are_terminated_counted_and_do_not_stop_the_consumer() {
     raw(
         &bus,
         "varde.v1.lillehammer.org.gjovik.chat",
-        stolen.bytes.to_vec(),
+        stolen.copies[0].bytes.to_vec(),
     )
     .await;
     expect_reasons.push("subject_mismatch");
     // duplicate id: the same envelope again, past the broker's dedup window
     let dup = seal::seal(&kc, &dir, good("dup")).unwrap();
-    raw(&bus, subj, dup.bytes.to_vec()).await;
-    raw(&bus, subj, dup.bytes.to_vec()).await;
+    raw(&bus, subj, dup.copies[0].bytes.to_vec()).await;
+    raw(&bus, subj, dup.copies[0].bytes.to_vec()).await;
     // label/audience mismatch, validly signed
     let mut h: Header = serde_json::from_slice(f.header).unwrap();
     h.id = uuid::Uuid::now_v7();
@@ -428,7 +428,11 @@ async fn directory_updates_through_kv_without_restart_and_bad_ones_are_refused()
     )
     .unwrap();
     varde_bus::seal::Opener::new(bus.identity("gjovik"))
-        .open(&watcher.current(), &sealed.subjects()[0], &sealed.bytes)
+        .open(
+            &watcher.current(),
+            &sealed.copies[0].subject,
+            &sealed.copies[0].bytes,
+        )
         .unwrap();
 
     let kv = bus

@@ -221,7 +221,10 @@ async fn provisioned_permissions_confine_each_org() {
     // --- What the server refuses gjovik. ---
     // Publishing under another org's prefix.
     let forged = gjs
-        .publish("varde.v1.kcsirt.community.all.alert", mine.bytes.clone())
+        .publish(
+            "varde.v1.kcsirt.community.all.alert",
+            mine.copies[0].bytes.clone(),
+        )
         .await
         .unwrap()
         .await;

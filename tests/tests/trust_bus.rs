@@ -105,9 +105,9 @@ async fn replay_of_another_orgs_id_does_not_squat() {
     let after = seal::seal(&lh, &dir, to_gjovik("squat after").id(id)).unwrap();
     raw(
         &bus,
-        &after.subjects()[0],
+        &after.copies[0].subject,
         &format!("lillehammer.{}", uuid::Uuid::now_v7()),
-        after.bytes.to_vec(),
+        after.copies[0].bytes.to_vec(),
     )
     .await;
 
@@ -150,9 +150,9 @@ async fn replay_memory_survives_restart() {
     // The same bytes again on the same subject, under a new dedup id.
     raw(
         &bus,
-        &original.subjects()[0],
+        &original.copies[0].subject,
         &format!("kcsirt.{}.replay", original.id()),
-        original.bytes.to_vec(),
+        original.copies[0].bytes.to_vec(),
     )
     .await;
 
@@ -244,7 +244,7 @@ fn with_wrap(
     victim: varde_schemas::KeyId,
     wrap: &[u8],
 ) -> Vec<u8> {
-    let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
     let wraps: Vec<_> = f
         .wraps
         .iter()
@@ -274,7 +274,7 @@ async fn stanza_bomb_is_refused_cheaply() {
         bus.identity("gjovik"),
     );
     let sealed = seal::seal(&lh, &bus.handle.current(), to_gjovik("bomb")).unwrap();
-    let f = varde_bus::envelope::parse(&sealed.bytes).unwrap();
+    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
     let genuine = f.wraps.iter().find(|(k, _)| *k == gj.key_id).unwrap().1;
     let intro = b"age-encryption.org/v1\n";
     assert!(genuine.starts_with(intro));
@@ -300,7 +300,13 @@ async fn stanza_bomb_is_refused_cheaply() {
     };
     let dir = bus.handle.current();
     let before = cpu();
-    let v = seal::verify(&dir, Some(&sealed.subjects()[0]), &forged, Timestamp::now()).unwrap();
+    let v = seal::verify(
+        &dir,
+        Some(&sealed.copies[0].subject),
+        &forged,
+        Timestamp::now(),
+    )
+    .unwrap();
     let refused = seal::decrypt(&gj, v, size);
     let spent = cpu() - before;
     assert!(
@@ -308,7 +314,7 @@ async fn stanza_bomb_is_refused_cheaply() {
         "{refused:?}"
     );
     println!("refusing the {size}-byte 9,000-stanza envelope took {spent:?} of CPU");
-    raw(&bus, &sealed.subjects()[0], &sealed.msg_id(0), forged).await;
+    raw(&bus, &sealed.copies[0].subject, &sealed.msg_id(0), forged).await;
     bus.publish(&kc, to_gjovik("after the bomb")).await.unwrap();
 
     let started = std::time::Instant::now();

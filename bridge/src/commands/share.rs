@@ -75,7 +75,7 @@ impl RoomSide {
             .publish(&Payload::Chat(chat), label, audience, Some(id))
             .await
         {
-            Ok((h, _)) => {
+            Ok(h) => {
                 self.store.record_event_by(
                     &ev.room_id,
                     &ev.event_id,

@@ -41,7 +41,7 @@ impl RoomSide {
             .publish(&payload, label, audience, Some(id))
             .await
         {
-            Ok((h, _)) => Ok(sent(lang, &hub, h.label, h.id)),
+            Ok(h) => Ok(sent(lang, &hub, h.label, h.id)),
             Err(e) => Err(Refusal(e.to_string()).into()),
         }
     }

@@ -94,10 +94,10 @@ fn open_case(n: usize) -> anyhow::Result<Box<dyn FnMut() -> Result<(), seal::Ope
         Draft::raw(Kind::Chat, Tlp::Amber, Audience::orgs(orgs), payload_1k()),
     )?;
     let me = s.identity(&format!("kommune-{:03}", n - 1));
-    let subject = sealed.subjects()[n - 1].clone();
+    let copy = sealed.copies[n - 1].clone();
     Ok(Box::new(move || {
-        let v = seal::verify(&dir, Some(&subject), &sealed.bytes, Timestamp::now())?;
-        seal::decrypt(&me, v, sealed.bytes.len()).map(|_| ())
+        let v = seal::verify(&dir, Some(&copy.subject), &copy.bytes, Timestamp::now())?;
+        seal::decrypt(&me, v, copy.bytes.len()).map(|_| ())
     }))
 }
 
@@ -187,8 +187,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         )
         .map_err(|e| e.to_string())
         .and_then(|s| {
-            seal::verify(&ddir, Some(&s.subjects()[0]), &s.bytes, Timestamp::now())
-                .and_then(|v| seal::decrypt(&gj, v, s.bytes.len()))
+            let c = &s.copies[0];
+            seal::verify(&ddir, Some(&c.subject), &c.bytes, Timestamp::now())
+                .and_then(|v| seal::decrypt(&gj, v, c.bytes.len()))
                 .map_err(|e| e.to_string())
         });
         if let Err(e) = r {

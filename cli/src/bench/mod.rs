@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod hub;
+pub mod national;
 
 use varde_testkit::NatsServer;
 

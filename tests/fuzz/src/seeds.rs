@@ -80,7 +80,7 @@ fn envelopes(out: &Path) -> Result<()> {
     ];
     for (i, (who, draft)) in drafts.into_iter().enumerate() {
         let sealed = seal::seal(who, &fixed.dir, draft)?;
-        let bytes = sealed.bytes.to_vec();
+        let bytes = sealed.copies[0].bytes.to_vec();
         write(out, "envelope", &format!("sealed-{i}"), &bytes)?;
         write(out, "verify", &format!("sealed-{i}"), &bytes)?;
         // `open` takes a signer pick byte and the signed part.

@@ -40,7 +40,7 @@ mod venv;
 pub use {
     cluster::NatsCluster,
     matrix::{MatrixError, MatrixUser},
-    nats::NatsServer,
+    nats::{NatsServer, include_line},
     ports::{free_port, try_free_port},
     synapse::{RegisteredUser, Synapse},
     venv::{find_nats_server, find_venv_bin, repo_root, venv_bin},

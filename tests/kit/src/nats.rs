@@ -257,6 +257,26 @@ impl NatsServer {
     }
 }
 
+/// `include` line for `file` in `dir`, to append to a [`NatsServer`]'s
+/// config. nats-server resolves an include relative to the including file
+/// only (an absolute path is joined onto the config's directory), and each
+/// server config sits in its own dir directly under the temp dir, so `dir`
+/// must be inside the temp dir and is reached through `..`.
+pub fn include_line(dir: &Path, file: &str) -> Result<String> {
+    let canon = |p: &Path| p.canonicalize().with_context(|| format!("{}", p.display()));
+    let tmp = canon(&std::env::temp_dir())?;
+    let dir = canon(dir)?;
+    let rel = dir.strip_prefix(&tmp).with_context(|| {
+        format!(
+            "{} must be inside {} to be included",
+            dir.display(),
+            tmp.display()
+        )
+    })?;
+    let rel = rel.to_str().context("the dir is not UTF-8")?;
+    Ok(format!("include \"../{rel}/{file}\"\n"))
+}
+
 /// A path as a double-quoted string for the config file.
 fn quote(path: &Path) -> Result<String> {
     let s = path

@@ -153,6 +153,56 @@ impl Synthetic {
         s
     }
 
+    /// The national constituency: 357 kommuner, 15 fylkeskommuner, the
+    /// CSIRT and 3 partners (376 orgs), each with its org key, one bridge
+    /// key and 1–3 person keys (1,500 keys), kommuner in 1–3 of the
+    /// standard groups, fylkeskommuner in the county groups.
+    pub fn national() -> Self {
+        Self::national_sized(357, 15, 3)
+    }
+
+    /// [`Synthetic::national`] with other counts (quick runs).
+    pub fn national_sized(kommuner: usize, fylker: usize, partners: usize) -> Self {
+        let mut s = Synthetic::empty("kcsirt");
+        s.add_org("kcsirt", "KommuneCSIRT", OrgKind::Csirt, &[]);
+        let kg = [
+            "admin", "health", "school", "culture", "sports", "ot-water", "owned",
+        ];
+        for i in 0..kommuner {
+            let groups: Vec<&str> = (0..1 + i % 3).map(|j| kg[(i + 3 * j) % kg.len()]).collect();
+            s.add_org(
+                &format!("kommune-{i:03}"),
+                &format!("Kommune {i}"),
+                OrgKind::Kommune,
+                &groups,
+            );
+        }
+        for i in 0..fylker {
+            s.add_org(
+                &format!("fylke-{i:02}"),
+                &format!("Fylkeskommune {i}"),
+                OrgKind::Fylkeskommune,
+                &["admin", "dental", "upper-secondary", "transport"],
+            );
+        }
+        for i in 0..partners {
+            s.add_org(
+                &format!("partner-{i}"),
+                &format!("Partner {i}"),
+                OrgKind::Partner,
+                &[],
+            );
+        }
+        let ids: Vec<String> = s.dir.orgs.iter().map(|o| o.id.to_string()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            s.add_key(id, KeyRole::Bridge, "bridge");
+            for p in 0..1 + i % 3 {
+                s.add_key(id, KeyRole::Person, &format!("person {p}"));
+            }
+        }
+        s
+    }
+
     pub fn identity(&self, org: &str) -> Arc<Identity> {
         self.orgs
             .get(org)
