@@ -816,3 +816,41 @@ fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
         .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
         .unwrap();
 }
+
+/// Issue 13's acceptance: a message to 120 named orgs is readable by
+/// exactly those 120 (each through its own copy) and costs the stream
+/// bytes linear in N, not N copies of an N-wrap envelope.
+#[test]
+fn a_message_to_120_named_orgs_reaches_exactly_those_in_linear_bytes() {
+    let s = Synthetic::national_sized(140, 0, 0);
+    let dir = s.handle().unwrap().current();
+    let csirt = s.identity("kcsirt");
+    let named: Vec<OrgId> = (0..120).map(|i| org(&format!("kommune-{i:03}"))).collect();
+    let draft = |a: Audience| Draft::new(&advisory(), Tlp::Amber, a);
+    let sealed = seal::seal(&csirt, &dir, draft(Audience::orgs(named.clone()))).unwrap();
+    assert_eq!(sealed.copies.len(), 120);
+    for o in dir.orgs() {
+        let opener = Opener::new(s.identity(o.id.as_str()));
+        let opened = sealed
+            .copies
+            .iter()
+            .filter(|c| opener.open(&dir, &c.subject, &c.bytes).is_ok())
+            .count();
+        let want = usize::from(named.contains(&o.id));
+        assert_eq!(opened, want, "{} opened {opened} copies", o.id);
+    }
+    let linear: usize = named
+        .iter()
+        .map(|o| {
+            seal::seal(&csirt, &dir, draft(Audience::orgs([o.clone()])))
+                .unwrap()
+                .stored_bytes()
+        })
+        .sum();
+    let ratio = sealed.stored_bytes() as f64 / linear as f64;
+    assert!(
+        ratio <= 1.5,
+        "{} bytes, {ratio:.3} × linear",
+        sealed.stored_bytes()
+    );
+}
