@@ -16,7 +16,9 @@ async fn bucket(js: &jetstream::Context) -> Result<kv::Store, TransportError> {
 }
 
 /// Stores a signed directory after checking it against `roots`, refusing
-/// to overwrite a newer version already in the bucket.
+/// to overwrite a newer version already in the bucket. The streams of its
+/// new orgs and groups are made first, so no member holding the new
+/// directory can address a scope that has no stream yet.
 pub async fn push(
     js: &jetstream::Context,
     signed: &[u8],
@@ -34,6 +36,7 @@ pub async fn push(
             got: new.version(),
         });
     }
+    crate::transport::ensure_streams(js, &new).await?;
     let current = kv
         .entry(DIRECTORY_KEY)
         .await

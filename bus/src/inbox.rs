@@ -1,5 +1,6 @@
-//! Receiving: a pull consumer on the `VARDE` stream whose messages are
-//! verified and opened one by one. A message that can never be opened is
+//! Receiving: one pull consumer on each scope stream the identity reads
+//! (the community, its groups, its own org; see `subject`), merged into
+//! one flow of messages that are verified and opened one by one. A message that can never be opened is
 //! terminated (not redelivered) and counted; nothing a sender does can stop
 //! the loop. Opening runs on the blocking pool: its cost is bounded (one
 //! X25519), but it is CPU work, and heartbeats and acks of other messages
@@ -16,18 +17,22 @@ use jiff::Timestamp;
 
 use crate::directory::DirectoryHandle;
 use crate::seal::{OpenError, Opened, Opener, ReplayKey};
-use crate::transport::{BoxError, STREAM};
+use crate::subject::{self, SubjectError};
+use crate::transport::BoxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
     #[error(
-        "consumer `{name}` on stream VARDE is not available: {source} (is `varde bus init` done and is the consumer provisioned?)"
+        "consumer `{name}` on stream {stream} is not available: {source} (is `varde bus init` done, the directory pushed and the consumer provisioned?)"
     )]
     Consumer {
         name: String,
+        stream: String,
         #[source]
         source: BoxError,
     },
+    #[error("cannot read filter: {0}")]
+    Filter(#[from] SubjectError),
     #[error("receiving from consumer `{name}` failed: {source}")]
     Receive {
         name: String,
@@ -95,7 +100,30 @@ impl InboxConfig {
         self
     }
 
-    pub fn consumer_config(&self) -> pull::Config {
+    /// The consumer to make on each stream the filters read from, by
+    /// stream name: unfiltered where a filter is the whole stream.
+    pub fn consumer_configs(&self) -> Result<Vec<(String, pull::Config)>, SubjectError> {
+        let mut by_stream: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+        for f in &self.filters {
+            let read = subject::stream_read(f)?;
+            let entry = by_stream.entry(read.stream).or_insert(Some(Vec::new()));
+            match (entry.as_mut(), read.filter) {
+                (Some(list), Some(f)) => list.push(f),
+                // The whole stream: no filter, whatever else was asked.
+                _ => *entry = None,
+            }
+        }
+        Ok(by_stream
+            .into_iter()
+            .map(|(stream, filters)| {
+                let mut c = self.consumer_config();
+                c.filter_subjects = filters.unwrap_or_default();
+                (stream, c)
+            })
+            .collect())
+    }
+
+    fn consumer_config(&self) -> pull::Config {
         let deliver_policy = match self.start {
             Some(t) => jetstream::consumer::DeliverPolicy::ByStartTime {
                 start_time: time_of(t),
@@ -172,7 +200,7 @@ pub struct Delivery {
     pub opened: Opened,
     pub subject: String,
     pub stream_sequence: u64,
-    /// Messages left for this consumer after this one.
+    /// Messages left for this reader after this one (all its streams).
     pub pending: u64,
     pub delivered_count: i64,
     msg: jetstream::Message,
@@ -278,7 +306,11 @@ impl Delivery {
 /// A consumer that yields only messages this identity could open.
 pub struct Inbox {
     name: String,
-    messages: pull::Stream,
+    /// The consumers' message streams, merged: no order across streams,
+    /// each stream's own order kept.
+    messages: futures::stream::SelectAll<pull::Stream>,
+    /// Messages left on each stream's consumer, summed into `stats.pending`.
+    pending: BTreeMap<String, u64>,
     opener: Arc<Opener>,
     directory: DirectoryHandle,
     stats: Arc<InboxStats>,
@@ -326,6 +358,37 @@ fn consumer_not_found(e: &async_nats::Error) -> bool {
         .is_some_and(|c| c.kind() == ConsumerInfoErrorKind::NotFound)
 }
 
+/// The consumer `config` on `stream`: bound (provisioned), created or
+/// reconciled (development), or a new ephemeral one.
+async fn bind(
+    js: &jetstream::Context,
+    cfg: &InboxConfig,
+    stream: &str,
+    config: pull::Config,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, BoxError> {
+    match (&cfg.durable, cfg.create) {
+        (Some(durable), false) => Ok(js.get_consumer_from_stream(durable, stream).await?),
+        (Some(durable), true) => {
+            let stream = js.get_stream(stream).await?;
+            match stream.get_consumer::<pull::Config>(durable).await {
+                // Keep its position; only reconcile the filters.
+                Ok(existing)
+                    if existing.cached_info().config.filter_subjects == config.filter_subjects =>
+                {
+                    Ok(existing)
+                }
+                Ok(_) => Ok(stream.update_consumer(config).await?),
+                // Only a consumer that is not there is created, as
+                // `transport::init` does for the stream: a timeout or a
+                // refusal is reported, not answered with a create.
+                Err(e) if consumer_not_found(&e) => Ok(stream.create_consumer(config).await?),
+                Err(e) => Err(e),
+            }
+        }
+        (None, _) => Ok(js.get_stream(stream).await?.create_consumer(config).await?),
+    }
+}
+
 impl Inbox {
     pub async fn open(
         js: &jetstream::Context,
@@ -334,62 +397,40 @@ impl Inbox {
         directory: DirectoryHandle,
     ) -> Result<Inbox, InboxError> {
         let name = cfg.durable.clone().unwrap_or_else(|| "(ephemeral)".into());
-        let err = |e: BoxError| InboxError::Consumer {
-            name: name.clone(),
-            source: e,
-        };
-        let consumer: jetstream::consumer::Consumer<pull::Config> = match (&cfg.durable, cfg.create)
-        {
-            (Some(durable), false) => js
-                .get_consumer_from_stream(durable, STREAM)
-                .await
-                .map_err(|e| err(e.into()))?,
-            (Some(durable), true) => {
-                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.into()))?;
-                match stream.get_consumer::<pull::Config>(durable).await {
-                    // Keep its position; only reconcile the filters.
-                    Ok(existing)
-                        if existing.cached_info().config.filter_subjects == cfg.filters =>
-                    {
-                        existing
-                    }
-                    Ok(_) => stream
-                        .update_consumer(cfg.consumer_config())
-                        .await
-                        .map_err(|e| err(e.into()))?,
-                    // Only a consumer that is not there is created, as
-                    // `transport::init` does for the stream: a timeout or a
-                    // refusal is reported, not answered with a create.
-                    Err(e) if consumer_not_found(&e) => stream
-                        .create_consumer(cfg.consumer_config())
-                        .await
-                        .map_err(|e| err(e.into()))?,
-                    Err(e) => return Err(err(e)),
-                }
-            }
-            (None, _) => {
-                let stream = js.get_stream(STREAM).await.map_err(|e| err(e.into()))?;
-                stream
-                    .create_consumer(cfg.consumer_config())
+        let mut messages = futures::stream::SelectAll::new();
+        let mut pending = BTreeMap::new();
+        for (stream, config) in cfg.consumer_configs()? {
+            let consumer =
+                bind(js, cfg, &stream, config)
                     .await
-                    .map_err(|e| err(e.into()))?
-            }
-        };
+                    .map_err(|e| InboxError::Consumer {
+                        name: name.clone(),
+                        stream: stream.clone(),
+                        source: e,
+                    })?;
+            pending.insert(stream.clone(), consumer.cached_info().num_pending);
+            let flow = consumer
+                .stream()
+                .max_messages_per_batch(cfg.batch.max(1))
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await
+                .map_err(|e| InboxError::Consumer {
+                    name: name.clone(),
+                    stream,
+                    source: e.into(),
+                })?;
+            messages.push(flow);
+        }
         let stats = Arc::new(InboxStats::default());
         stats
             .pending
-            .store(consumer.cached_info().num_pending, Ordering::Relaxed);
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(cfg.batch.max(1))
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await
-            .map_err(|e| err(e.into()))?;
+            .store(pending.values().sum(), Ordering::Relaxed);
         Ok(Inbox {
             name,
             messages,
+            pending,
             opener,
             directory,
             stats,
@@ -419,10 +460,16 @@ impl Inbox {
                     }
                 };
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                let (seq, pending, delivered) = match msg.info() {
-                    Ok(i) => (i.stream_sequence, i.pending, i.delivered),
-                    Err(_) => (0, 0, 1),
+                let (seq, delivered) = match msg.info() {
+                    Ok(i) => {
+                        if let Some(p) = self.pending.get_mut(i.stream) {
+                            *p = i.pending;
+                        }
+                        (i.stream_sequence, i.delivered)
+                    }
+                    Err(_) => (0, 1),
                 };
+                let pending = self.pending.values().sum();
                 self.stats.pending.store(pending, Ordering::Relaxed);
                 let subject = msg.subject.to_string();
                 let task = {

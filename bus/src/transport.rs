@@ -1,5 +1,6 @@
-//! NATS JetStream transport: connecting (TLS, nkeys), the `VARDE` stream and
-//! the directory KV bucket, and publishing sealed envelopes with
+//! NATS JetStream transport: connecting (TLS, nkeys), the scope streams
+//! (`VARDE_COMMUNITY`, `VARDE_G_<group>`, `VARDE_O_<org>`) and the
+//! directory KV bucket, and publishing sealed envelopes with
 //! `Nats-Msg-Id` dedup and awaited PubAcks.
 
 use std::path::PathBuf;
@@ -8,10 +9,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, message::PublishMessage, stream};
 use serde::Deserialize;
 
+use crate::directory::VerifiedDirectory;
 use crate::seal::Sealed;
-use crate::subject;
+use crate::subject::{self, Target};
 
-pub const STREAM: &str = "VARDE";
 pub const DIRECTORY_BUCKET: &str = "varde-directory";
 /// The key holding the current signed directory in the bucket.
 pub const DIRECTORY_KEY: &str = "signed";
@@ -39,9 +40,19 @@ pub enum TransportError {
         source: BoxError,
     },
     #[error(
-        "stream {STREAM} exists with memory storage; it must use file storage (delete and recreate it)"
+        "stream {0} exists with memory storage; it must use file storage (delete and recreate it)"
     )]
-    MemoryStorage,
+    MemoryStorage(String),
+    #[error(
+        "stream VARDE from before one stream per scope is still on the broker ({messages} envelopes): its subjects overlap the scope streams'. Let its readers drain it (the envelopes are unchanged and open as before), then delete it (`nats stream rm VARDE`) and run `varde bus init` again"
+    )]
+    LegacyStream { messages: u64 },
+    #[error("stream for {subject}: {source}")]
+    Subject {
+        subject: String,
+        #[source]
+        source: subject::SubjectError,
+    },
     #[error("publish to {subject} failed: {source}")]
     Publish {
         subject: String,
@@ -268,7 +279,7 @@ impl NatsSettings {
     }
 }
 
-/// Retention and durability of the `VARDE` stream.
+/// Retention and durability of every scope stream.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSettings {
@@ -315,11 +326,19 @@ mod humantime_serde_compat {
     }
 }
 
-pub fn stream_config(s: &StreamSettings) -> stream::Config {
+/// The stream of one scope.
+pub fn stream_config(s: &StreamSettings, scope: &Target) -> stream::Config {
     stream::Config {
-        name: STREAM.into(),
-        description: Some("Varde sealed envelopes (TLP-labelled, signed, encrypted)".into()),
-        subjects: vec![subject::ALL.into()],
+        name: subject::stream_name(scope),
+        description: Some(format!(
+            "Varde sealed envelopes (TLP-labelled, signed, encrypted) to {}",
+            match scope {
+                Target::Community => "the community".to_string(),
+                Target::Group(g) => format!("group {g}"),
+                Target::Org(o) => format!("org {o}"),
+            }
+        )),
+        subjects: vec![subject::stream_subject(scope)],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_age: s.max_age,
@@ -330,6 +349,16 @@ pub fn stream_config(s: &StreamSettings) -> stream::Config {
         deny_delete: true,
         allow_direct: true,
         ..Default::default()
+    }
+}
+
+/// The settings a stream was made with (to make the streams of new scopes
+/// like the community's, which `init` made).
+fn settings_of(c: &stream::Config) -> StreamSettings {
+    StreamSettings {
+        replicas: c.num_replicas,
+        max_age: c.max_age,
+        duplicate_window: c.duplicate_window,
     }
 }
 
@@ -348,54 +377,46 @@ pub fn directory_bucket_config(replicas: usize) -> kv::Config {
 /// What `init` found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitReport {
-    pub stream_created: bool,
-    pub stream_updated: bool,
+    pub streams: StreamsReport,
     pub bucket_created: bool,
 }
 
-/// Creates or reconciles the stream and the KV bucket. Safe to run any
-/// number of times (operator only: needs stream-admin rights).
+/// Streams made and reconciled, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamsReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: usize,
+}
+
+/// Creates or reconciles the community stream (and, with `dir`, every
+/// scope's stream) and the KV bucket. Safe to run any number of times
+/// (operator only: needs stream-admin rights). Refuses while the one
+/// stream of before (`VARDE`) is still there.
 pub async fn init(
     js: &jetstream::Context,
     s: &StreamSettings,
+    dir: Option<&VerifiedDirectory>,
 ) -> Result<InitReport, TransportError> {
-    let want = stream_config(s);
-    let mut report = InitReport {
-        stream_created: false,
-        stream_updated: false,
-        bucket_created: false,
-    };
-    match js.get_stream(STREAM).await {
-        Ok(mut existing) => {
-            let info = existing.info().await.map_err(js_err("stream info"))?;
-            let have = &info.config;
-            let differs = have.subjects != want.subjects
-                || have.max_age != want.max_age
-                || have.duplicate_window != want.duplicate_window
-                || have.num_replicas != want.num_replicas
-                || have.max_message_size != want.max_message_size
-                || have.deny_delete != want.deny_delete;
-            if have.storage != want.storage {
-                return Err(TransportError::MemoryStorage);
-            }
-            if differs {
-                js.update_stream(&want)
-                    .await
-                    .map_err(js_err("stream update"))?;
-                report.stream_updated = true;
-            }
+    match js.get_stream(subject::LEGACY_STREAM).await {
+        Ok(mut legacy) => {
+            let info = legacy.info().await.map_err(js_err("stream info"))?;
+            return Err(TransportError::LegacyStream {
+                messages: info.state.messages,
+            });
         }
-        // Only a stream that is not there is created: any other failure
-        // (no permission, no JetStream, a timeout) is reported, not
-        // papered over by an attempt to create it.
-        Err(e) if stream_not_found(&e) => {
-            js.create_stream(want)
-                .await
-                .map_err(js_err("stream create"))?;
-            report.stream_created = true;
-        }
+        Err(e) if stream_not_found(&e) => {}
         Err(e) => return Err(js_err("stream lookup")(e)),
     }
+    let scopes = match dir {
+        Some(d) => subject::scopes(d),
+        None => vec![Target::Community],
+    };
+    let mut streams = StreamsReport::default();
+    for scope in &scopes {
+        reconcile(js, stream_config(s, scope), true, &mut streams).await?;
+    }
+    let mut bucket_created = false;
     match js.get_key_value(DIRECTORY_BUCKET).await {
         Ok(_) => {}
         Err(e)
@@ -407,11 +428,87 @@ pub async fn init(
             js.create_key_value(directory_bucket_config(s.replicas))
                 .await
                 .map_err(js_err("kv create"))?;
-            report.bucket_created = true;
+            bucket_created = true;
         }
         Err(e) => return Err(js_err("kv lookup")(e)),
     }
+    Ok(InitReport {
+        streams,
+        bucket_created,
+    })
+}
+
+/// Makes the stream of every scope of `dir` that has none yet, with the
+/// community stream's settings (run by the operator when a directory is
+/// pushed and at provisioning: a new org or group gets its stream before
+/// anyone can publish to it). Existing streams are left as they are.
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    dir: &VerifiedDirectory,
+) -> Result<StreamsReport, TransportError> {
+    let mut community = js
+        .get_stream(subject::COMMUNITY_STREAM)
+        .await
+        .map_err(js_err(
+            "community stream lookup (has `varde bus init` been run?)",
+        ))?;
+    let template = settings_of(
+        &community
+            .info()
+            .await
+            .map_err(js_err("stream info"))?
+            .config,
+    );
+    let mut report = StreamsReport::default();
+    for scope in subject::scopes(dir) {
+        reconcile(js, stream_config(&template, &scope), false, &mut report).await?;
+    }
     Ok(report)
+}
+
+/// Creates `want` if missing; with `update`, brings an existing stream's
+/// settings to `want`.
+async fn reconcile(
+    js: &jetstream::Context,
+    want: stream::Config,
+    update: bool,
+    report: &mut StreamsReport,
+) -> Result<(), TransportError> {
+    match js.get_stream(&want.name).await {
+        Ok(mut existing) => {
+            let info = existing.info().await.map_err(js_err("stream info"))?;
+            let have = &info.config;
+            if have.storage != want.storage {
+                return Err(TransportError::MemoryStorage(want.name.clone()));
+            }
+            let differs = have.subjects != want.subjects
+                || have.max_age != want.max_age
+                || have.duplicate_window != want.duplicate_window
+                || have.num_replicas != want.num_replicas
+                || have.max_message_size != want.max_message_size
+                || have.deny_delete != want.deny_delete;
+            if update && differs {
+                js.update_stream(&want)
+                    .await
+                    .map_err(js_err("stream update"))?;
+                report.updated.push(want.name);
+            } else {
+                report.unchanged += 1;
+            }
+        }
+        // Only a stream that is not there is created: any other failure
+        // (no permission, no JetStream, a timeout) is reported, not
+        // papered over by an attempt to create it.
+        Err(e) if stream_not_found(&e) => {
+            let name = want.name.clone();
+            js.create_stream(want)
+                .await
+                .map_err(js_err("stream create"))?;
+            report.created.push(name);
+        }
+        Err(e) => return Err(js_err("stream lookup")(e)),
+    }
+    Ok(())
 }
 
 fn stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
@@ -532,10 +629,14 @@ pub async fn send_attempt(
     for (i, copy) in sealed.copies.iter().enumerate() {
         let subject = &copy.subject;
         let msg_id = sealed.msg_id(i);
+        let stream = subject::stream_of(subject).map_err(|source| TransportError::Subject {
+            subject: subject.clone(),
+            source,
+        })?;
         let msg = PublishMessage::build()
             .payload(copy.bytes.clone())
             .message_id(msg_id.clone())
-            .expected_stream(STREAM);
+            .expected_stream(stream);
         let ack =
             js.send_publish(subject.clone(), msg)
                 .await

@@ -36,6 +36,12 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
     let d = dir.current();
     let v = varde_bus::seal::verify(&d, a.subject.as_deref(), &bytes, jiff::Timestamp::now())?;
     let wraps: Vec<String> = v.framed.wraps.iter().map(|(k, _)| k.to_hex()).collect();
+    // The scope stream a copy on this subject lands in (verify checked
+    // the subject against the header already).
+    let stream = a
+        .subject
+        .as_deref()
+        .and_then(|s| varde_bus::subject::stream_of(s).ok());
     if a.json {
         let doc = serde_json::json!({
                 "signature": "valid",
@@ -43,6 +49,7 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
                 "size": bytes.len(),
                 "encrypted": v.header.label.is_encrypted(),
                 "recipients": wraps,
+                "stream": stream,
                 "header": v.header,
         })
         .to_string();
@@ -58,6 +65,9 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
         println!("label      {}", v.header.label);
         println!("audience   {}", safe(&v.header.audience));
         println!("created    {}", v.header.created);
+        if let Some(s) = &stream {
+            println!("stream     {s}");
+        }
         if let Some(e) = v.header.expires {
             println!("expires    {e}");
         }

@@ -98,7 +98,8 @@ pub enum BenchMode {
 
 #[derive(Subcommand, Debug)]
 pub enum BusCommand {
-    /// Create or reconcile the VARDE stream and the directory KV bucket
+    /// Create or reconcile the scope streams (the community's, and with a
+    /// directory every group's and org's) and the directory KV bucket
     /// (operator credentials). Safe to repeat.
     Init {
         /// Stream replicas (3 in a cluster); overrides `stream.replicas`.
@@ -168,17 +169,24 @@ async fn bus_init(config: &Path, replicas: Option<usize>) -> anyhow::Result<()> 
     if let Some(r) = replicas {
         stream.replicas = r;
     }
-    let report = varde_bus::transport::init(&js, &stream).await?;
-    println!(
-        "stream {}: {}; bucket {}: {}",
-        varde_bus::transport::STREAM,
-        if report.stream_created {
-            "created"
-        } else if report.stream_updated {
-            "updated"
+    // With a directory (the bucket's, or the configured file) every
+    // scope's stream is made and reconciled; without one the community's
+    // only, and pushing the directory makes the rest.
+    let fetched = varde_bus::directory_kv::fetch(&js).await.ok().flatten();
+    let dir = settings.directory_handle(fetched).ok().map(|h| h.current());
+    let report = varde_bus::transport::init(&js, &stream, dir.as_deref()).await?;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
         } else {
-            "ok"
-        },
+            v.join(", ")
+        }
+    };
+    println!(
+        "streams created: {}; updated: {}; unchanged: {}; bucket {}: {}",
+        list(&report.streams.created),
+        list(&report.streams.updated),
+        report.streams.unchanged,
         varde_bus::transport::DIRECTORY_BUCKET,
         if report.bucket_created {
             "created"

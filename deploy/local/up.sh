@@ -7,7 +7,7 @@
 #     subjects and may read only its own durable consumer
 #   - a demo directory with orgs kcsirt, gjovik, lillehammer, innlandet-fk,
 #     their keys (0600) and configurations under .demo/
-#   - the VARDE stream and the directory KV bucket
+#   - a stream per scope (community, groups, orgs) and the directory KV bucket
 #   - a TLP:AMBER advisory from kcsirt to gjovik and lillehammer, read back
 #     with `varde tail` by gjovik (decrypts) and innlandet-fk (sees nothing)
 #   - the CSIRT's hub watching a drop folder: a partner list with an address
@@ -111,7 +111,7 @@ done
 "$VARDE" directory sign --file directory.draft.json --root-key keys/root.sign --out directory.json
 "$VARDE" -c kcsirt/varde.toml directory verify directory.json
 
-say "Creating the VARDE stream and the directory bucket; pushing the directory"
+say "Creating the scope streams and the directory bucket; pushing the directory"
 "$VARDE" -c kcsirt/varde.toml bus init
 "$VARDE" -c kcsirt/varde.toml directory push directory.json
 

@@ -190,13 +190,7 @@ impl BridgeWorld {
     /// Whether the bridge's durable consumer has nothing left: every
     /// message delivered and acked.
     pub async fn consumer_idle(&self) -> Result<bool> {
-        let stream = self.bus.js.get_stream(varde_bus::transport::STREAM).await?;
-        let mut c: async_nats::jetstream::consumer::PullConsumer = stream
-            .get_consumer("gjovik-bridge")
-            .await
-            .map_err(|e| anyhow::anyhow!("the bridge's consumer: {e}"))?;
-        let info = c.info().await?;
-        Ok(info.num_pending == 0 && info.num_ack_pending == 0)
+        self.bus.consumers_idle("gjovik", "gjovik-bridge").await
     }
 
     /// Runs `varde-bridge <args>` with the test config, to completion.

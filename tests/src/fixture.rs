@@ -1,5 +1,5 @@
-//! A bus ready for tests: a real nats-server with the `VARDE` stream and
-//! directory bucket, a synthetic directory with every private key, and
+//! A bus ready for tests: a real nats-server with every scope stream and
+//! the directory bucket, a synthetic directory with every private key, and
 //! helpers to publish and to drain inboxes.
 
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ impl BusFixture {
         let nats = NatsServer::start().await?;
         let client = NatsSettings::with_url(nats.url()).connect().await?;
         let js = transport::jetstream(client.clone());
-        transport::init(&js, &StreamSettings::default()).await?;
+        transport::init(&js, &StreamSettings::default(), None).await?;
         let handle = world.handle()?;
         varde_bus::directory_kv::push(&js, &world.signed()?, &[world.root.verifying_key()])
             .await
@@ -82,6 +82,12 @@ impl BusFixture {
         .await?)
     }
 
+    /// Whether `org`'s durable consumers named `durable`, on every stream
+    /// the org reads, have nothing left: every message delivered and acked.
+    pub async fn consumers_idle(&self, org: &str, durable: &str) -> Result<bool> {
+        consumers_idle(&self.js, &self.handle, org, durable).await
+    }
+
     /// Re-signs the (changed) directory with a higher version and makes it
     /// current here and in the KV bucket.
     pub async fn republish_directory(&mut self) -> Result<()> {
@@ -92,6 +98,29 @@ impl BusFixture {
             .await?;
         Ok(())
     }
+}
+
+/// Whether the durable consumers `durable` of `org` on every stream the
+/// org reads have nothing pending or unacknowledged.
+pub async fn consumers_idle(
+    js: &async_nats::jetstream::Context,
+    handle: &DirectoryHandle,
+    org: &str,
+    durable: &str,
+) -> Result<bool> {
+    let org = varde_schemas::OrgId::new(org)?;
+    let filters = varde_bus::subject::readable_filters(&handle.current(), &org);
+    for (stream, _) in InboxConfig::durable(durable, filters).consumer_configs()? {
+        let mut c: async_nats::jetstream::consumer::PullConsumer = js
+            .get_consumer_from_stream(durable, &stream)
+            .await
+            .map_err(|e| anyhow::anyhow!("consumer {durable} on {stream}: {e}"))?;
+        let info = c.info().await?;
+        if info.num_pending != 0 || info.num_ack_pending != 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Reads from `inbox` until it has been quiet for `idle`, acking each.

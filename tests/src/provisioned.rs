@@ -100,7 +100,7 @@ impl ProvisionedBus {
             .await
             .context("connecting as the operator")?;
         let js = transport::jetstream(operator.clone());
-        transport::init(&js, &StreamSettings::default()).await?;
+        transport::init(&js, &StreamSettings::default(), None).await?;
         varde_bus::directory_kv::push(&js, &world.signed()?, &[world.root.verifying_key()])
             .await
             .context("pushing the directory")?;

@@ -382,14 +382,7 @@ async fn bad_envelopes_are_terminated_counted_and_do_not_stop_the_consumer() {
     assert_eq!(stats.refused_by_reason(), want);
 
     // Terminated means gone: nothing waits for redelivery.
-    let mut c: async_nats::jetstream::consumer::PullConsumer = bus
-        .js
-        .get_consumer_from_stream("bad-input", transport::STREAM)
-        .await
-        .unwrap();
-    let info = c.info().await.unwrap();
-    assert_eq!(info.num_ack_pending, 0);
-    assert_eq!(info.num_pending, 0);
+    assert!(bus.consumers_idle("gjovik", "bad-input").await.unwrap());
 }
 
 #[tokio::test]
@@ -549,20 +542,15 @@ async fn redeliveries_are_handled_by_what_became_of_the_first_copy() {
     again.ack().await.unwrap();
 
     // The lost-ack copy was acked as a replay; nothing is left.
-    let mut consumer = bus
-        .js
-        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
-            "gjovik-redelivery",
-            transport::STREAM,
-        )
-        .await
-        .unwrap();
     let mut drained = false;
     for _ in 0..50 {
         // Keep pulling so redeliveries reach the inbox's refusal path.
         let _ = tokio::time::timeout(Duration::from_millis(200), inbox.next()).await;
-        let i = consumer.info().await.unwrap();
-        if i.num_pending == 0 && i.num_ack_pending == 0 {
+        if bus
+            .consumers_idle("gjovik", "gjovik-redelivery")
+            .await
+            .unwrap()
+        {
             drained = true;
             break;
         }
@@ -581,4 +569,92 @@ async fn next_delivery(inbox: &mut varde_bus::inbox::Inbox) -> varde_bus::inbox:
         .expect("a delivery within 10 s")
         .unwrap()
         .unwrap()
+}
+
+/// A broker that still has the one stream of before (`VARDE`, every
+/// subject) is refused at `init` with a clear error naming what to do, and
+/// nothing is created beside it; once it is gone, init makes the scope
+/// streams, and each copy of a message lands in its scope's stream.
+#[tokio::test]
+async fn the_one_stream_of_before_is_refused_and_copies_land_in_their_scope_streams() {
+    let nats = varde_tests::NatsServer::start().await.unwrap();
+    let client = transport::NatsSettings::with_url(nats.url())
+        .connect()
+        .await
+        .unwrap();
+    let js = transport::jetstream(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "VARDE".into(),
+        subjects: vec!["varde.v1.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let world = varde_tests::Synthetic::demo();
+    let handle = world.handle().unwrap();
+    let e = transport::init(
+        &js,
+        &transport::StreamSettings::default(),
+        Some(&handle.current()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, transport::TransportError::LegacyStream { messages: 0 }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("nats stream rm VARDE"), "{e}");
+    assert!(js.get_stream("VARDE_COMMUNITY").await.is_err());
+
+    js.delete_stream("VARDE").await.unwrap();
+    let report = transport::init(
+        &js,
+        &transport::StreamSettings::default(),
+        Some(&handle.current()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report
+            .streams
+            .created
+            .contains(&"VARDE_COMMUNITY".to_string())
+    );
+    assert!(
+        report
+            .streams
+            .created
+            .contains(&"VARDE_O_gjovik".to_string())
+    );
+    let kcsirt = world.identity("kcsirt");
+    let to_two = seal::seal(
+        &kcsirt,
+        &handle.current(),
+        Draft::new(
+            &payload(Kind::Advisory),
+            Tlp::Amber,
+            Audience::orgs([org("gjovik"), org("lillehammer")]),
+        ),
+    )
+    .unwrap();
+    let stored = transport::publish(&js, &to_two).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    for (org, stream) in [
+        ("gjovik", "VARDE_O_gjovik"),
+        ("lillehammer", "VARDE_O_lillehammer"),
+    ] {
+        let mut s = js.get_stream(stream).await.unwrap();
+        assert_eq!(s.info().await.unwrap().state.messages, 1, "{org}");
+    }
+    assert_eq!(
+        js.get_stream("VARDE_COMMUNITY")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages,
+        0
+    );
 }

@@ -213,7 +213,10 @@ async fn directory_workflow_publish_tail_and_inspect() {
 
     c.ok(&["-c", "kcsirt/varde.toml", "bus", "init"]);
     let again = c.ok(&["-c", "kcsirt/varde.toml", "bus", "init"]);
-    assert!(again.contains("stream VARDE: ok"), "idempotent: {again}");
+    assert!(
+        again.contains("streams created: none; updated: none"),
+        "idempotent: {again}"
+    );
     c.ok(&[
         "-c",
         "kcsirt/varde.toml",
@@ -328,7 +331,7 @@ async fn directory_workflow_publish_tail_and_inspect() {
     // inspect a raw envelope without any private key: take it from the stream
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    let stream = js.get_stream("VARDE").await.unwrap();
+    let stream = js.get_stream("VARDE_O_gjovik").await.unwrap();
     let raw = stream.get_raw_message(1).await.unwrap();
     std::fs::write(c.path("env.bin"), &raw.payload).unwrap();
     let ins = c.ok(&[
@@ -343,6 +346,7 @@ async fn directory_workflow_publish_tail_and_inspect() {
         ins.contains("signature  valid") && ins.contains("label      TLP:AMBER"),
         "{ins}"
     );
+    assert!(ins.contains("stream     VARDE_O_gjovik"), "{ins}");
     assert!(!ins.contains("NetScaler"), "inspect must not decrypt");
     let mut tampered = raw.payload.to_vec();
     let n = tampered.len();

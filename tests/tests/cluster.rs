@@ -15,11 +15,14 @@ use async_nats::jetstream::{self, consumer::pull};
 use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::seal::{self, Draft, Opener, Sealed};
 use varde_bus::subject;
-use varde_bus::transport::{self, DIRECTORY_BUCKET, NatsSettings, STREAM, StreamSettings};
+use varde_bus::transport::{self, DIRECTORY_BUCKET, NatsSettings, StreamSettings};
 use varde_schemas::payload::{Alert, Severity};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
 use varde_testkit::synthetic::Synthetic;
 use varde_tests::NatsCluster;
+
+/// The stream of envelopes to gjovik, where this test's messages land.
+const GJOVIK_STREAM: &str = "VARDE_O_gjovik";
 
 const MESSAGES: usize = 10_000;
 /// Acknowledged envelopes before the leader is killed, and before it is
@@ -142,17 +145,21 @@ async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(30))
         .build(admin.clone());
-    // `varde bus init --replicas 3`
+    let world = Synthetic::demo();
+    let handle = world.handle().unwrap();
+    // `varde bus init --replicas 3`, with the directory: every scope's
+    // stream. The messages under test go to gjovik's.
     transport::init(
         &js,
         &StreamSettings {
             replicas: 3,
             ..StreamSettings::default()
         },
+        Some(&handle.current()),
     )
     .await
     .unwrap();
-    let mut stream = js.get_stream(STREAM).await.unwrap();
+    let mut stream = js.get_stream(GJOVIK_STREAM).await.unwrap();
     let info = stream.info().await.unwrap();
     assert_eq!(info.config.num_replicas, 3);
     assert_eq!(info.cluster.as_ref().unwrap().replicas.len(), 2);
@@ -167,16 +174,17 @@ async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
         .num_replicas;
     assert_eq!(kv, 3);
 
-    // gjovik's durable consumer (what `varde nats provision` creates).
-    let world = Synthetic::demo();
-    let handle = world.handle().unwrap();
+    // gjovik's durable consumers (what `varde nats provision` creates).
     let gjovik = world.identity("gjovik");
     let filters = subject::readable_filters(&handle.current(), &gjovik.org);
     let mut cfg = InboxConfig::durable("gjovik", filters);
     // Redeliver quickly an ack lost with the dying leader.
     cfg.ack_wait = Duration::from_secs(5);
-    let consumer = create_consumer(&stream, cfg.consumer_config()).await;
-    assert_eq!(consumer.cached_info().config.num_replicas, 0, "inherits R3");
+    for (name, config) in cfg.consumer_configs().unwrap() {
+        let on = js.get_stream(&name).await.unwrap();
+        let consumer = create_consumer(&on, config).await;
+        assert_eq!(consumer.cached_info().config.num_replicas, 0, "inherits R3");
+    }
 
     // Seal everything first: the fail-over, not the crypto, is under test.
     let kcsirt = world.identity("kcsirt");
@@ -255,13 +263,13 @@ async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
     while acked.load(Ordering::SeqCst) < KILL_AT {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let leader = cluster.stream_leader(STREAM).await.unwrap();
+    let leader = cluster.stream_leader(GJOVIK_STREAM).await.unwrap();
     cluster.kill(leader).await;
     let killed_at = acked.load(Ordering::SeqCst);
     while acked.load(Ordering::SeqCst) < RESTART_AT {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let new_leader = cluster.stream_leader(STREAM).await.unwrap();
+    let new_leader = cluster.stream_leader(GJOVIK_STREAM).await.unwrap();
     assert_ne!(new_leader, leader, "a surviving node took over");
     let before_restart = acked.load(Ordering::SeqCst);
     cluster.restart(leader).await.unwrap();
@@ -280,7 +288,7 @@ async fn acknowledged_envelopes_survive_a_killed_stream_leader() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let c = js
-            .get_consumer_from_stream::<pull::Config, _, _>("gjovik", STREAM)
+            .get_consumer_from_stream::<pull::Config, _, _>("gjovik", GJOVIK_STREAM)
             .await;
         if let Ok(mut c) = c
             && let Ok(i) = c.info().await

@@ -257,7 +257,7 @@ async fn misp_feed_ingests_with_exact_counts_and_routes_to_the_owner_only() {
         );
     }
     // and could not open one if it saw the bytes
-    let stream = bus.js.get_stream("VARDE").await.unwrap();
+    let stream = bus.js.get_stream("VARDE_O_gjovik").await.unwrap();
     let raw = stream
         .get_last_raw_message_by_subject("varde.v1.kcsirt.org.gjovik.notification")
         .await
@@ -688,7 +688,7 @@ async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_co
     assert_eq!(s.aggregate.map(|a| (a.orgs, a.window_hours)), Some((3, 24)));
     assert!(s.reporter.is_none());
     let opened = String::from_utf8(d.opened.payload.to_json()).unwrap();
-    let stream = bus.js.get_stream("VARDE").await.unwrap();
+    let stream = bus.js.get_stream("VARDE_COMMUNITY").await.unwrap();
     let raw = stream
         .get_last_raw_message_by_subject("varde.v1.kcsirt.community.all.sighting")
         .await
@@ -1159,8 +1159,8 @@ async fn hub_run_watches_a_drop_folder_and_consumes_sightings() {
         .spawn()
         .unwrap();
     let log_text = || std::fs::read_to_string(dir.path().join("hub.log")).unwrap_or_default();
-    // ready once its durable consumer exists
-    let stream = bus.js.get_stream("VARDE").await.unwrap();
+    // ready once its durable consumer exists (on the CSIRT's org stream)
+    let stream = bus.js.get_stream("VARDE_O_kcsirt").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while stream.consumer_info("kcsirt-hub").await.is_err() {
         assert!(

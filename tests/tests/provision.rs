@@ -20,7 +20,7 @@ use varde_bus::directory::DirectoryHandle;
 use varde_bus::inbox::{Inbox, InboxConfig};
 use varde_bus::keys::Identity;
 use varde_bus::seal::{self, Draft, Opener};
-use varde_bus::transport::{self, DIRECTORY_BUCKET, DIRECTORY_KEY, STREAM};
+use varde_bus::transport::{self, DIRECTORY_BUCKET, DIRECTORY_KEY};
 use varde_bus::{directory_kv, subject};
 use varde_cli::provision;
 use varde_schemas::directory::OrgKind;
@@ -29,6 +29,9 @@ use varde_schemas::{Audience, GroupId, OrgId, Payload, Tlp};
 use varde_testkit::synthetic::Synthetic;
 use varde_tests::drain;
 use varde_tests::provisioned::{ProvisionedBus, impatient};
+
+/// The stream of envelopes to lillehammer, which only lillehammer reads.
+const L_STREAM: &str = "VARDE_O_lillehammer";
 
 fn org(s: &str) -> OrgId {
     OrgId::new(s).unwrap()
@@ -108,7 +111,27 @@ async fn provisioned_permissions_confine_each_org() {
         !first.reloaded,
         "the offline run already wrote the same auth.conf"
     );
-    let created: BTreeSet<&str> = first.consumers.created.iter().map(String::as_str).collect();
+    let created: BTreeSet<&str> = first
+        .consumers
+        .created
+        .iter()
+        .filter_map(|c| c.split(" on ").next())
+        .collect();
+    for c in [
+        "lillehammer on VARDE_O_lillehammer",
+        "kcsirt-hub on VARDE_O_kcsirt",
+        "gjovik on VARDE_COMMUNITY",
+    ] {
+        assert!(first.consumers.created.iter().any(|x| x == c), "{c}");
+    }
+    assert!(
+        !first
+            .consumers
+            .created
+            .iter()
+            .any(|x| x == "kcsirt-hub on VARDE_COMMUNITY"),
+        "the hub reads sightings to the CSIRT only"
+    );
     assert_eq!(
         created,
         BTreeSet::from([
@@ -183,13 +206,17 @@ async fn provisioned_permissions_confine_each_org() {
 
     // The hub reads the sighting from its own consumer.
     let (hclient, mut herrors) = bus.connect_as("kcsirt-hub").await.unwrap();
-    let mut hub_inbox = bound_inbox(
+    let hub_cfg =
+        InboxConfig::durable("kcsirt-hub", vec![provision::plan::hub_filter(&kcsirt.org)])
+            .bind_only();
+    let mut hub_inbox = Inbox::open(
         &transport::jetstream(hclient.clone()),
-        "kcsirt-hub",
-        kcsirt.clone(),
-        &bus.handle,
+        &hub_cfg,
+        Arc::new(Opener::new(kcsirt.clone())),
+        bus.handle.clone(),
     )
-    .await;
+    .await
+    .unwrap();
     let got = drain(&mut hub_inbox, Duration::from_secs(2)).await.unwrap();
     assert_eq!(
         got.iter().map(|d| d.opened.header.id).collect::<Vec<_>>(),
@@ -237,24 +264,24 @@ async fn provisioned_permissions_confine_each_org() {
 
     // Pulling lillehammer's consumer (binding it, or asking for messages).
     let bind = gjs
-        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", STREAM)
+        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", L_STREAM)
         .await;
     assert!(bind.is_err());
     gerrors
-        .expect("Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.VARDE.lillehammer\"")
+        .expect("Permissions Violation for Publish to \"$JS.API.CONSUMER.INFO.VARDE_O_lillehammer.lillehammer\"")
         .await
         .unwrap();
     let reply = gclient.new_inbox();
     gclient
         .publish_with_reply(
-            "$JS.API.CONSUMER.MSG.NEXT.VARDE.lillehammer",
+            "$JS.API.CONSUMER.MSG.NEXT.VARDE_O_lillehammer.lillehammer",
             reply,
             "{\"batch\":10}".into(),
         )
         .await
         .unwrap();
     gerrors
-        .expect("Publish to \"$JS.API.CONSUMER.MSG.NEXT.VARDE.lillehammer\"")
+        .expect("Publish to \"$JS.API.CONSUMER.MSG.NEXT.VARDE_O_lillehammer.lillehammer\"")
         .await
         .unwrap();
     // ... or making a consumer of its own that reads everything.
@@ -262,28 +289,37 @@ async fn provisioned_permissions_confine_each_org() {
         .create_consumer_on_stream(
             pull::Config {
                 durable_name: Some("gjovik-everything".into()),
-                filter_subject: "varde.v1.>".into(),
+                filter_subject: "varde.v1.*.org.lillehammer.*".into(),
                 ..Default::default()
             },
-            STREAM,
+            L_STREAM,
         )
         .await;
     assert!(greedy.is_err());
     gerrors
-        .expect("Publish to \"$JS.API.CONSUMER.CREATE.VARDE")
+        .expect("Publish to \"$JS.API.CONSUMER.CREATE.VARDE_O_lillehammer")
         .await
         .unwrap();
     // ... or reading stored messages directly.
     gclient
         .publish_with_reply(
-            "$JS.API.DIRECT.GET.VARDE",
+            "$JS.API.DIRECT.GET.VARDE_O_lillehammer",
             gclient.new_inbox(),
             "{\"seq\":1}".into(),
         )
         .await
         .unwrap();
     gerrors
-        .expect("Publish to \"$JS.API.DIRECT.GET.VARDE\"")
+        .expect("Publish to \"$JS.API.DIRECT.GET.VARDE_O_lillehammer\"")
+        .await
+        .unwrap();
+    // ... or binding lillehammer's consumer on a stream gjovik reads too.
+    let shared = gjs
+        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", "VARDE_COMMUNITY")
+        .await;
+    assert!(shared.is_err());
+    gerrors
+        .expect("Publish to \"$JS.API.CONSUMER.INFO.VARDE_COMMUNITY.lillehammer\"")
         .await
         .unwrap();
     // ... or listening to the subjects themselves, or another org's replies.
@@ -299,7 +335,7 @@ async fn provisioned_permissions_confine_each_org() {
         .unwrap();
     let lille = bus
         .js
-        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", STREAM)
+        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", L_STREAM)
         .await
         .unwrap()
         .info()
@@ -324,9 +360,11 @@ async fn provisioned_permissions_confine_each_org() {
         .expect("Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.EVIL\"")
         .await
         .unwrap();
-    assert!(gjs.delete_stream(STREAM).await.is_err());
+    assert!(gjs.delete_stream(L_STREAM).await.is_err());
     gerrors
-        .expect("Permissions Violation for Publish to \"$JS.API.STREAM.DELETE.VARDE\"")
+        .expect(
+            "Permissions Violation for Publish to \"$JS.API.STREAM.DELETE.VARDE_O_lillehammer\"",
+        )
         .await
         .unwrap();
     assert!(gjs.delete_key_value(DIRECTORY_BUCKET).await.is_err());
@@ -334,7 +372,7 @@ async fn provisioned_permissions_confine_each_org() {
         .expect("Publish to \"$JS.API.STREAM.DELETE.KV_varde-directory\"")
         .await
         .unwrap();
-    assert!(bus.js.get_stream(STREAM).await.is_ok());
+    assert!(bus.js.get_stream(L_STREAM).await.is_ok());
     assert!(bus.js.get_stream("EVIL").await.is_err());
 
     // Writing the directory bucket.
@@ -433,9 +471,30 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
     assert!(report.reloaded);
     assert_eq!(report.users_added, vec!["hamar".to_string()]);
     assert_eq!(report.users_removed, vec!["innlandet-fk".to_string()]);
-    assert_eq!(report.consumers.created, vec!["hamar".to_string()]);
-    assert_eq!(report.consumers.updated, vec!["lillehammer".to_string()]);
-    assert_eq!(report.consumers.deleted, vec!["innlandet-fk".to_string()]);
+    let set = |v: &[String]| v.iter().cloned().collect::<BTreeSet<String>>();
+    assert_eq!(
+        set(&report.consumers.created),
+        set(&[
+            "hamar on VARDE_COMMUNITY".into(),
+            "hamar on VARDE_G_health".into(),
+            "hamar on VARDE_O_hamar".into(),
+            "lillehammer on VARDE_G_school".into(),
+        ])
+    );
+    // hamar's stream was made when the directory naming it was pushed,
+    // before anyone could address hamar.
+    assert!(report.streams_created.is_empty());
+    assert!(bus.js.get_stream("VARDE_O_hamar").await.is_ok());
+    assert!(report.consumers.updated.is_empty());
+    let deleted = set(&report.consumers.deleted);
+    assert!(deleted.contains("lillehammer on VARDE_G_health"));
+    assert!(deleted.contains("innlandet-fk on VARDE_O_innlandet-fk"));
+    assert!(
+        deleted
+            .iter()
+            .all(|d| d == "lillehammer on VARDE_G_health" || d.starts_with("innlandet-fk on ")),
+        "{deleted:?}"
+    );
     assert!(
         sent.iter().any(|(_, p)| *p == 1),
         "messages were published during the reload"
@@ -451,30 +510,28 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
         sent_ids.iter().collect::<BTreeSet<_>>()
     );
 
-    // lillehammer's consumer now follows school, not health, and it
+    // lillehammer now reads the school stream, not the health one, and it
     // receives every school message published after the change.
-    let info = bus
-        .js
-        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", STREAM)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .clone();
     let want: BTreeSet<String> =
         subject::readable_filters(&bus.handle.current(), &org("lillehammer"))
             .into_iter()
             .collect();
     assert!(want.contains("varde.v1.*.group.school.*"));
     assert!(!want.contains("varde.v1.*.group.health.*"));
-    assert_eq!(
-        info.config
-            .filter_subjects
-            .iter()
-            .cloned()
-            .collect::<BTreeSet<_>>(),
-        want
+    let school = bus
+        .js
+        .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", "VARDE_G_school")
+        .await
+        .unwrap();
+    assert!(
+        school.cached_info().config.filter_subjects.is_empty(),
+        "a scope stream is read whole"
+    );
+    assert!(
+        bus.js
+            .get_consumer_from_stream::<pull::Config, _, _>("lillehammer", "VARDE_G_health")
+            .await
+            .is_err()
     );
     let mut l_inbox = bound_inbox(&ljs, "lillehammer", lillehammer.clone(), &bus.handle).await;
     let got: BTreeSet<_> = drain(&mut l_inbox, Duration::from_secs(3))
@@ -536,7 +593,7 @@ async fn reprovisioning_adds_moves_removes_and_loses_nothing() {
     assert!(!bus.seed("innlandet-fk").exists());
     assert!(
         bus.js
-            .get_consumer_from_stream::<pull::Config, _, _>("innlandet-fk", STREAM)
+            .get_consumer_from_stream::<pull::Config, _, _>("innlandet-fk", "VARDE_COMMUNITY")
             .await
             .is_err()
     );

@@ -108,11 +108,11 @@ async fn only_clients_of_the_dev_ca_get_in() {
     let good = client(url.clone(), Some(ours.join("ca.pem")), pair(&ours));
     let conn = good.connect().await.unwrap();
     let js = transport::jetstream(conn);
-    transport::init(&js, &StreamSettings::default())
-        .await
-        .unwrap();
     let world = Synthetic::demo();
     let handle = world.handle().unwrap();
+    transport::init(&js, &StreamSettings::default(), Some(&handle.current()))
+        .await
+        .unwrap();
     let sealed = seal::seal(
         &world.identity("kcsirt"),
         &handle.current(),

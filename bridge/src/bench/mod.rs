@@ -178,7 +178,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     }
     let client = NatsSettings::with_url(&nats.url).connect().await?;
     let js = transport::jetstream(client);
-    transport::init(&js, &StreamSettings::default()).await?;
+    transport::init(&js, &StreamSettings::default(), None).await?;
     varde_bus::directory_kv::push(&js, &world.signed()?, &[world.root.verifying_key()]).await?;
     let dir = world.handle()?.current();
     let csirt = world.identity("kcsirt");

@@ -213,7 +213,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let url = server.url();
     let client = NatsSettings::with_url(&url).connect().await?;
     let js = transport::jetstream(client.clone());
-    transport::init(&js, &StreamSettings::default()).await?;
+    transport::init(
+        &js,
+        &StreamSettings::default(),
+        Some(&demo.handle()?.current()),
+    )
+    .await?;
 
     let raw = raw_jetstream(&js, messages, 1024).await?;
     println!("raw JetStream 1 KiB publish + durable consume: {raw:.0} msgs/s");
@@ -259,12 +264,18 @@ async fn raw_jetstream(
     size: usize,
 ) -> anyhow::Result<f64> {
     let subject = "varde.v1.bench.org.bench-raw.chat";
-    let filter = vec![subject.to_string()];
-    let stream = js.get_stream(transport::STREAM).await?;
-    let durable = format!("bench-raw-{}", uuid::Uuid::now_v7().simple());
-    let consumer = stream
-        .create_consumer(InboxConfig::durable(durable, filter).consumer_config())
+    // A scope stream of its own, made as `init` makes every scope's.
+    let scope = varde_bus::subject::Target::Org(varde_schemas::OrgId::new("bench-raw")?);
+    let stream = js
+        .get_or_create_stream(transport::stream_config(&StreamSettings::default(), &scope))
         .await?;
+    let durable = format!("bench-raw-{}", uuid::Uuid::now_v7().simple());
+    let (_, config) = InboxConfig::durable(durable, vec![subject.to_string()])
+        .consumer_configs()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no consumer for {subject}"))?;
+    let consumer = stream.create_consumer(config).await?;
     let payload = bytes::Bytes::from(vec![b'r'; size]);
     let start = Instant::now();
     let js2 = js.clone();

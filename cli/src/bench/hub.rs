@@ -281,7 +281,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     };
     let client = NatsSettings::with_url(server.url()).connect().await?;
     let js = transport::jetstream(client);
-    transport::init(&js, &StreamSettings::default()).await?;
+    transport::init(&js, &StreamSettings::default(), Some(&dir)).await?;
     let state = tempfile::tempdir()?;
     let settings = HubSettings {
         state_dir: state.path().to_path_buf(),

@@ -37,7 +37,7 @@ pub fn render(plan: &Plan, operator_nkey: &str, members: &[Entry<'_>]) -> String
     );
     let _ = writeln!(
         out,
-        "    # {OPERATOR}: creates the stream, the directory bucket and every consumer\n    {{ nkey: {} }}",
+        "    # {OPERATOR}: creates the streams, the directory bucket and every consumer\n    {{ nkey: {} }}",
         quote(operator_nkey)
     );
     for e in members {
@@ -45,11 +45,11 @@ pub fn render(plan: &Plan, operator_nkey: &str, members: &[Entry<'_>]) -> String
         let p = m.permissions();
         let _ = writeln!(
             out,
-            "    # {name}: {role} of {org}; durable consumer {STREAM}/{durable}\n    {{\n      nkey: {nkey}\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n      }}\n    }}",
+            "    # {name}: {role} of {org}; durable consumer {durable} on {streams}\n    {{\n      nkey: {nkey}\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n      }}\n    }}",
             name = m.name,
             role = m.role,
             org = m.org,
-            STREAM = varde_bus::transport::STREAM,
+            streams = m.streams().join(", "),
             durable = m.durable(),
             nkey = quote(&e.nkey),
             publish = list(&p.publish),

@@ -1,9 +1,12 @@
-//! The durable consumers on `VARDE`, one per provisioned user, filtered to
-//! what that user's org may read. Reconciled in place: a consumer whose
-//! filters changed (the org moved group) is updated, which keeps its
-//! position and unacknowledged messages, so nothing is lost or replayed.
-//! Only consumers provisioning made (marked in their metadata) are ever
-//! deleted; ephemeral `tail` consumers and others are left alone.
+//! The durable consumers, one per provisioned user on each scope stream it
+//! reads, all of the user's name. Reconciled in place: a consumer whose
+//! settings changed is updated, which keeps its position and unacknowledged
+//! messages. An org that joins a group gets a consumer on the group's
+//! stream that starts at its first message (envelopes from before it
+//! joined are not sealed to it and are skipped as not for it); one that
+//! leaves a group loses that consumer. Only consumers provisioning made
+//! (marked in their metadata) are ever deleted; ephemeral `tail` consumers
+//! and others are left alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,8 +15,6 @@ use futures::TryStreamExt;
 
 use super::ProvisionError;
 use super::plan::{Member, Plan};
-use varde_bus::inbox::InboxConfig;
-use varde_bus::transport::STREAM;
 
 /// Metadata key marking a consumer as made by provisioning.
 pub const MARK: &str = "varde-provisioned";
@@ -27,18 +28,22 @@ pub struct ConsumerReport {
     pub deleted: Vec<String>,
 }
 
-/// The consumer provisioning wants for `m`: the same settings a member's
-/// `Inbox` would use, plus the provisioning mark.
-pub fn config_for(m: &Member) -> consumer::pull::Config {
-    let mut c = InboxConfig::durable(m.durable(), m.filters.clone()).consumer_config();
-    c.description = Some(format!("Varde: {} of {}", m.role, m.org));
-    c.metadata = [
-        (MARK.to_string(), "true".to_string()),
-        ("varde-org".to_string(), m.org.to_string()),
-    ]
-    .into_iter()
-    .collect();
-    c
+/// The consumers provisioning wants for `m`, by stream: the same settings
+/// a member's `Inbox` would use, plus the provisioning mark.
+pub fn configs_for(m: &Member) -> Vec<(String, consumer::pull::Config)> {
+    m.consumers()
+        .into_iter()
+        .map(|(stream, mut c)| {
+            c.description = Some(format!("Varde: {} of {}", m.role, m.org));
+            c.metadata = [
+                (MARK.to_string(), "true".to_string()),
+                ("varde-org".to_string(), m.org.to_string()),
+            ]
+            .into_iter()
+            .collect();
+            (stream, c)
+        })
+        .collect()
 }
 
 fn err<'a>(op: &'static str, name: &'a str) -> impl Fn(String) -> ProvisionError + 'a {
@@ -49,25 +54,49 @@ fn err<'a>(op: &'static str, name: &'a str) -> impl Fn(String) -> ProvisionError
     }
 }
 
-async fn stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, ProvisionError> {
-    js.get_stream(STREAM)
+/// How a consumer is named in reports: `<user> on <stream>`.
+fn label(name: &str, stream: &str) -> String {
+    format!("{name} on {stream}")
+}
+
+/// Every scope stream on the broker, by name.
+async fn streams(js: &jetstream::Context) -> Result<Vec<String>, ProvisionError> {
+    let names: Vec<String> = js
+        .stream_names()
+        .try_collect()
+        .await
+        .map_err(|e| err("list streams", "all")(e.to_string()))?;
+    Ok(names
+        .into_iter()
+        .filter(|n| n.starts_with(varde_bus::subject::STREAM_PREFIX))
+        .collect())
+}
+
+async fn stream(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<jetstream::stream::Stream, ProvisionError> {
+    js.get_stream(name)
         .await
         .map_err(|e| ProvisionError::Consumer {
             op: "find stream",
-            name: STREAM.into(),
-            detail: format!("{e} (run `varde bus init` with the operator's credentials first)"),
+            name: name.into(),
+            detail: format!(
+                "{e} (run `varde bus init` and push the directory with the operator's credentials first)"
+            ),
         })
 }
 
-/// Existing consumers on the stream by name.
+/// Existing consumers on a stream by name.
 async fn existing(
     stream: &jetstream::stream::Stream,
+    name: &str,
 ) -> Result<BTreeMap<String, consumer::Info>, ProvisionError> {
     let infos: Vec<consumer::Info> = stream
         .consumers()
         .try_collect()
         .await
-        .map_err(|e| err("list", STREAM)(e.to_string()))?;
+        .map_err(|e| err("list", name)(e.to_string()))?;
     Ok(infos.into_iter().map(|i| (i.name.clone(), i)).collect())
 }
 
@@ -94,47 +123,66 @@ pub async fn ensure(
     js: &jetstream::Context,
     plan: &Plan,
 ) -> Result<ConsumerReport, ProvisionError> {
-    let stream = stream(js).await?;
-    let have = existing(&stream).await?;
-    let mut report = ConsumerReport::default();
+    let mut wanted: BTreeMap<String, Vec<(&Member, consumer::pull::Config)>> = BTreeMap::new();
     for m in &plan.members {
-        let want = config_for(m);
-        match have.get(m.durable()) {
-            None => {
-                stream
-                    .create_consumer(want)
-                    .await
-                    .map_err(|e| err("create", m.durable())(e.to_string()))?;
-                report.created.push(m.name.clone());
+        for (s, c) in configs_for(m) {
+            wanted.entry(s).or_default().push((m, c));
+        }
+    }
+    let mut report = ConsumerReport::default();
+    for (name, members) in wanted {
+        let stream = stream(js, &name).await?;
+        let have = existing(&stream, &name).await?;
+        for (m, want) in members {
+            let what = label(m.durable(), &name);
+            match have.get(m.durable()) {
+                None => {
+                    stream
+                        .create_consumer(want)
+                        .await
+                        .map_err(|e| err("create", &what)(e.to_string()))?;
+                    report.created.push(what);
+                }
+                Some(info) if differs(&info.config, &want) => {
+                    stream.update_consumer(want).await.map_err(|e| {
+                        err("update", &what)(format!(
+                            "{e} (if its settings cannot be changed in place, delete the consumer and run provisioning again)"
+                        ))
+                    })?;
+                    report.updated.push(what);
+                }
+                Some(_) => report.unchanged.push(what),
             }
-            Some(info) if differs(&info.config, &want) => {
-                stream.update_consumer(want).await.map_err(|e| {
-                    err("update", m.durable())(format!(
-                        "{e} (if its settings cannot be changed in place, delete the consumer and run provisioning again)"
-                    ))
-                })?;
-                report.updated.push(m.name.clone());
-            }
-            Some(_) => report.unchanged.push(m.name.clone()),
         }
     }
     Ok(report)
 }
 
-/// Deletes consumers provisioning made whose user is gone. Run after the
-/// server dropped those users.
+/// Deletes consumers provisioning made whose user is gone or no longer
+/// reads that stream. Run after the server dropped those users.
 pub async fn retire(js: &jetstream::Context, plan: &Plan) -> Result<Vec<String>, ProvisionError> {
-    let stream = stream(js).await?;
-    let keep = plan.names();
+    let keep: BTreeSet<(String, String)> = plan
+        .members
+        .iter()
+        .flat_map(|m| {
+            m.streams()
+                .into_iter()
+                .map(|s| (s, m.durable().to_string()))
+        })
+        .collect();
     let mut deleted = Vec::new();
-    for (name, info) in existing(&stream).await? {
-        let ours = info.config.metadata.get(MARK).is_some_and(|v| v == "true");
-        if ours && !keep.contains(name.as_str()) {
-            stream
-                .delete_consumer(&name)
-                .await
-                .map_err(|e| err("delete", &name)(e.to_string()))?;
-            deleted.push(name);
+    for name in streams(js).await? {
+        let stream = stream(js, &name).await?;
+        for (consumer, info) in existing(&stream, &name).await? {
+            let ours = info.config.metadata.get(MARK).is_some_and(|v| v == "true");
+            if ours && !keep.contains(&(name.clone(), consumer.clone())) {
+                let what = label(&consumer, &name);
+                stream
+                    .delete_consumer(&consumer)
+                    .await
+                    .map_err(|e| err("delete", &what)(e.to_string()))?;
+                deleted.push(what);
+            }
         }
     }
     Ok(deleted)

@@ -5,8 +5,8 @@
 //! One run, in an order that never lets a message fall through a gap:
 //! 1. plan users and consumers from the directory ([`plan`]);
 //! 2. make or reuse each user's nkey seed, 0600, one file each ([`seeds`]);
-//! 3. create new consumers and update moved ones in place ([`consumers`]),
-//!    before any new user can connect;
+//! 3. make the streams of new scopes, create new consumers and update
+//!    moved ones in place ([`consumers`]), before any new user can connect;
 //! 4. write the `authorization` include and reload the server
 //!    ([`authorization`], [`reload`]) only when it changed;
 //! 5. delete the consumers and seeds of users that are gone.
@@ -28,7 +28,7 @@ pub use consumers::ConsumerReport;
 pub use plan::{Member, Permissions, Plan, PlanError, Role};
 pub use reload::{NoReload, Reload, ReloadError};
 use varde_bus::directory::VerifiedDirectory;
-use varde_bus::transport::{NatsSettings, STREAM};
+use varde_bus::transport::NatsSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -50,7 +50,7 @@ pub enum ProvisionError {
     Key(#[from] varde_bus::keys::KeyError),
     #[error("{path}: not a usable NATS user seed: {reason}")]
     Seed { path: PathBuf, reason: String },
-    #[error("consumer {op} `{name}` on stream VARDE failed: {detail}")]
+    #[error("consumer {op} `{name}` failed: {detail}")]
     Consumer {
         op: &'static str,
         name: String,
@@ -58,6 +58,8 @@ pub enum ProvisionError {
     },
     #[error(transparent)]
     Reload(#[from] ReloadError),
+    #[error("making the scope streams failed: {0}")]
+    Streams(#[from] varde_bus::transport::TransportError),
     #[error(
         "user `{name}` cannot use the bus after the reload: {detail} (did every server reload the new {file}?)"
     )]
@@ -89,6 +91,8 @@ pub struct Report {
     pub users_removed: Vec<String>,
     pub users: usize,
     pub consumers: ConsumerReport,
+    /// Streams of new scopes (orgs, groups) made by this run.
+    pub streams_created: Vec<String>,
     /// Whether `auth.conf` changed (and the server was told to reload).
     pub reloaded: bool,
     /// The operator seed was made by this run.
@@ -111,6 +115,7 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(f, "users added: {}", list(&self.users_added))?;
         writeln!(f, "users removed: {}", list(&self.users_removed))?;
+        writeln!(f, "streams created: {}", list(&self.streams_created))?;
         let c = &self.consumers;
         writeln!(
             f,
@@ -169,6 +174,7 @@ pub async fn provision<R: Reload>(
     }
 
     if let Some(js) = js {
+        report.streams_created = varde_bus::transport::ensure_streams(js, dir).await?.created;
         report.consumers = consumers::ensure(js, &plan).await?;
     }
 
@@ -247,7 +253,7 @@ fn write_client_settings(
 }
 
 /// Connects as `m` with `seed` (and the TLS settings of `base`) and binds
-/// its durable consumer, retrying for `wait` while servers reload: proof
+/// its durable consumer on each stream it reads, retrying for `wait` while servers reload: proof
 /// that the user exists and may read its consumer.
 pub async fn check_member(
     base: &NatsSettings,
@@ -274,13 +280,15 @@ pub async fn check_member(
             let js = jetstream::ContextBuilder::new()
                 .timeout(Duration::from_secs(2))
                 .build(client);
-            js.get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
-                m.durable(),
-                STREAM,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("binding consumer {}: {e}", m.durable()))
+            for stream in m.streams() {
+                js.get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+                    m.durable(),
+                    &stream,
+                )
+                .await
+                .map_err(|e| format!("binding consumer {} on {stream}: {e}", m.durable()))?;
+            }
+            Ok::<(), String>(())
         };
         match attempt.await {
             Ok(()) => return Ok(()),

@@ -1,6 +1,7 @@
 //! Who the broker lets in and what each may touch, derived from the signed
 //! directory: one NATS user per org, per active bridge key and for the
-//! CSIRT's hub, each with its own durable consumer on `VARDE`.
+//! CSIRT's hub, each with its own durable consumer, of the same name, on
+//! every scope stream it reads (the community's, its groups', its org's).
 //!
 //! The subject permissions are the smallest set async-nats 0.51 needs for
 //! what a member does (publish under its own prefix and await the PubAck,
@@ -15,7 +16,7 @@ use varde_schemas::{KeyId, Kind, OrgId};
 
 use varde_bus::directory::VerifiedDirectory;
 use varde_bus::subject;
-use varde_bus::transport::{DIRECTORY_BUCKET, STREAM};
+use varde_bus::transport::DIRECTORY_BUCKET;
 
 /// The operator's seed file stem and the name in reports. The operator is
 /// the only user without subject restrictions: it creates the stream, the
@@ -92,21 +93,42 @@ impl Member {
         inbox_prefix(&self.org)
     }
 
+    /// The consumer provisioning makes for this user on each stream it
+    /// reads, by stream name: the same settings the member's `Inbox` asks
+    /// for. Filters come from `readable_filters` and the hub's filter, all
+    /// of which name a scope.
+    pub fn consumers(&self) -> Vec<(String, async_nats::jetstream::consumer::pull::Config)> {
+        varde_bus::inbox::InboxConfig::durable(self.durable(), self.filters.clone())
+            .consumer_configs()
+            .unwrap_or_default()
+    }
+
+    /// Names of the streams this user reads.
+    pub fn streams(&self) -> Vec<String> {
+        self.consumers().into_iter().map(|(s, _)| s).collect()
+    }
+
     /// The user's subject permissions.
     pub fn permissions(&self) -> Permissions {
         let org = &self.org;
         let durable = self.durable();
         let kv_stream = format!("KV_{DIRECTORY_BUCKET}");
         let kv_subjects = format!("$KV.{DIRECTORY_BUCKET}");
-        let publish = vec![
+        let mut publish = vec![
             // Its own envelopes; the PubAck comes back on its inbox.
             format!("{}.{org}.>", subject::PREFIX),
-            // Inbox::open with `create = false`: get_consumer_from_stream.
-            format!("$JS.API.CONSUMER.INFO.{STREAM}.{durable}"),
-            // The pull requests of its consumer's message stream.
-            format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}"),
-            // ack, nak, in-progress and term replies of its messages.
-            format!("$JS.ACK.{STREAM}.{durable}.>"),
+        ];
+        for stream in self.streams() {
+            publish.extend([
+                // Inbox::open with `create = false`: get_consumer_from_stream.
+                format!("$JS.API.CONSUMER.INFO.{stream}.{durable}"),
+                // The pull requests of its consumer's message stream.
+                format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"),
+                // ack, nak, in-progress and term replies of its messages.
+                format!("$JS.ACK.{stream}.{durable}.>"),
+            ]);
+        }
+        publish.extend([
             // Directory bucket, read only: get_key_value (stream info) ...
             format!("$JS.API.STREAM.INFO.{kv_stream}"),
             // ... and get (direct get of the last value by subject).
@@ -116,7 +138,7 @@ impl Member {
             // in the request body makes it so), so allowing the ephemeral
             // watch would also allow durable consumers that stay on the
             // broker. `directory_kv::watch` needs none (see below).
-        ];
+        ]);
         let subscribe = vec![
             format!("{}.>", self.inbox_prefix()),
             // directory_kv::watch: a plain subscription to the key's
@@ -149,6 +171,12 @@ pub enum PlanError {
         name: String,
         first: String,
         second: String,
+    },
+    #[error("user `{name}`: {source}")]
+    Filter {
+        name: String,
+        #[source]
+        source: varde_bus::subject::SubjectError,
     },
 }
 
@@ -187,6 +215,14 @@ impl Plan {
             filters: vec![hub_filter(&csirt)],
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
+        for m in &members {
+            varde_bus::inbox::InboxConfig::durable(m.durable(), m.filters.clone())
+                .consumer_configs()
+                .map_err(|source| PlanError::Filter {
+                    name: m.name.clone(),
+                    source,
+                })?;
+        }
         for pair in members.windows(2) {
             if let [a, b] = pair
                 && a.name == b.name
@@ -252,8 +288,21 @@ mod tests {
         assert!(p.publish.contains(&"varde.v1.gjovik.>".to_string()));
         assert!(
             p.publish
-                .contains(&"$JS.API.CONSUMER.MSG.NEXT.VARDE.gjovik".to_string())
+                .contains(&"$JS.API.CONSUMER.MSG.NEXT.VARDE_O_gjovik.gjovik".to_string())
         );
+        // Its durable on each stream it reads: the community's, its
+        // groups', its own; on no other org's.
+        let streams = gjovik.streams();
+        assert!(streams.contains(&"VARDE_COMMUNITY".to_string()));
+        assert!(streams.contains(&"VARDE_O_gjovik".to_string()));
+        assert!(
+            streams
+                .iter()
+                .all(|s| !s.starts_with("VARDE_O_") || s == "VARDE_O_gjovik")
+        );
+        for s in &streams {
+            assert!(p.publish.contains(&format!("$JS.ACK.{s}.gjovik.>")), "{s}");
+        }
         assert_eq!(
             p.subscribe,
             vec![
@@ -282,7 +331,7 @@ mod tests {
         assert!(
             b.permissions()
                 .publish
-                .contains(&format!("$JS.ACK.VARDE.{gjovik_bridge}.>"))
+                .contains(&format!("$JS.ACK.VARDE_O_gjovik.{gjovik_bridge}.>"))
         );
         let hub = plan.member("kcsirt-hub").unwrap();
         assert_eq!(

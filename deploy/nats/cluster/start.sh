@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the 3-node Varde JetStream cluster on loopback with TLS (mutual,
-# also between the nodes) and nkey authorization, and creates the VARDE
-# stream and the directory bucket with 3 replicas:
+# also between the nodes) and nkey authorization, and creates the scope
+# streams and the directory bucket with 3 replicas:
 #   - certificates from `varde nats tls-dev` (CA, server, client "operator")
 #   - auth.conf from `varde nats provision --operator-only` (operator only)
 #   - n1/n2/n3 on client ports 4222-4224, routes 6222-6224, monitoring 8222-8224
@@ -78,7 +78,7 @@ for n in 1 2 3; do
   healthy "822$((n + 1))" || { echo "n$n did not become healthy; see $STATE/logs/n$n.log" >&2; exit 1; }
 done
 
-say "VARDE stream and directory bucket with 3 replicas"
+say "community stream and directory bucket with 3 replicas (the directory push makes the other scope streams like it)"
 "$VARDE" -c "$STATE/operator.toml" bus init --replicas 3
 
 if [[ -n "${CLUSTER_DIRECTORY:-}" ]]; then
