@@ -1,12 +1,8 @@
-//! `varde bench national`: the bus at the size of the whole constituency.
-//! So far two of the figures, each beside its baseline:
-//!
-//! - bytes of an AMBER advisory sealed for 120 named orgs of the national
-//!   directory, beside 120 × the same advisory sealed for one org;
-//! - catch-up: one org's multi-filter durable reading its backlog from a
-//!   stream filled with a week's mix of traffic over the constituency's
-//!   subjects, beside an unfiltered durable on the same stream, for the
-//!   current subject layout and three alternatives (`--layouts`).
+//! Fan-out bytes and catch-up at national size: bytes of an AMBER advisory
+//! sealed for 120 named orgs beside 120 single-org envelopes, and one
+//! org's backlog read on the bus's layout (a stream per scope) beside an
+//! unfiltered read of one stream holding every message, with the
+//! one-stream layouts measured before (`--layouts`).
 
 use std::time::{Duration, Instant};
 
@@ -14,34 +10,20 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use rand_core::{OsRng, RngCore};
 
+use varde_bus::directory::VerifiedDirectory;
+use varde_bus::inbox::InboxConfig;
 use varde_bus::seal::{self, Draft};
-use varde_schemas::{Audience, Kind, OrgId, Tlp};
+use varde_bus::{subject, transport};
+use varde_schemas::{Audience, GroupId, Kind, OrgId, Tlp};
 use varde_testkit::synthetic::Synthetic;
-
-use super::BenchServer;
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// Use this nats-server instead of starting one from .venv/.
-    #[arg(long)]
-    pub nats: Option<String>,
-    /// Messages in the filled stream.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub messages: usize,
-    /// Also measure catch-up with the alternative subject layouts.
-    #[arg(long)]
-    pub layouts: bool,
-    /// Smaller sizes, same code paths (CI smoke test).
-    #[arg(long)]
-    pub quick: bool,
-}
 
 const KINDS: [&str; 4] = ["alert", "advisory", "indicator", "chat"];
 const GROUPS: [&str; 5] = ["admin", "health", "school", "culture", "ot-water"];
 
-/// Subject layouts to compare. `SenderFirst` is the bus's layout
-/// (`varde.v1.<sender>.<scope>.<target>.<kind>`); the others move the
-/// target first, drop the sender, or keep the scope only.
+/// One-stream subject layouts. `SenderFirst` is the bus's subject order
+/// (`<sender>.<scope>.<target>.<kind>`) in one stream, as before a stream
+/// per scope; the others move the target first, drop the sender, or keep
+/// the scope only. None of them reads fast enough filtered (README).
 #[derive(Clone, Copy, Debug)]
 enum Layout {
     SenderFirst,
@@ -56,7 +38,7 @@ enum To {
     Org(usize),
 }
 
-fn subject(l: Layout, sender: usize, to: &To, kind: &str) -> String {
+fn layout_subject(l: Layout, sender: usize, to: &To, kind: &str) -> String {
     let s = org_name(sender);
     match (l, to) {
         (Layout::SenderFirst, To::Community) => format!("va.v1.{s}.community.all.{kind}"),
@@ -134,7 +116,10 @@ async fn fill(js: &jetstream::Context, l: Layout, n: usize, orgs: usize) -> anyh
     let mut acks = Vec::with_capacity(1024);
     for _ in 0..n {
         let (s, to, k) = pick(orgs);
-        acks.push(js.publish(subject(l, s, &to, k), payload.clone()).await?);
+        acks.push(
+            js.publish(layout_subject(l, s, &to, k), payload.clone())
+                .await?,
+        );
         if acks.len() >= 1024 {
             for a in acks.drain(..) {
                 a.await?;
@@ -179,7 +164,7 @@ async fn read_all(
 
 /// Stored bytes of an AMBER advisory sealed for 120 named orgs over 120 ×
 /// the same advisory sealed for one org.
-fn named_bytes(quick: bool) -> anyhow::Result<(usize, usize, usize, usize)> {
+pub fn named_bytes(quick: bool) -> anyhow::Result<(usize, usize, usize, usize)> {
     let world = if quick {
         Synthetic::national_sized(130, 2, 1)
     } else {
@@ -205,30 +190,105 @@ fn named_bytes(quick: bool) -> anyhow::Result<(usize, usize, usize, usize)> {
     ))
 }
 
-pub async fn run(a: Args) -> anyhow::Result<()> {
-    let (national_orgs, keys, named, linear) = named_bytes(a.quick)?;
+/// Catch-up on the bus's layout: one stream per scope made by
+/// `transport::init` for `dir`, filled through `subject`'s functions with a
+/// week's mix among `dir`'s orgs and groups, and one kommune's consumers
+/// made from `readable_filters` as provisioning makes them, read merged.
+async fn bus_layout(
+    js: &jetstream::Context,
+    dir: &VerifiedDirectory,
+    n: usize,
+) -> anyhow::Result<(usize, f64)> {
+    let t = Instant::now();
+    transport::init(js, &transport::StreamSettings::default(), Some(dir)).await?;
     println!(
-        "AMBER advisory (1 KiB) to 120 named orgs: {named} bytes in 120 copies; 120 single-org envelopes: {linear} bytes; ratio {:.3}",
-        named as f64 / linear as f64
+        "bus layout: {} scope streams made in {:.2} s",
+        subject::scopes(dir).len(),
+        t.elapsed().as_secs_f64()
     );
-    let n = if a.quick { 20_000 } else { a.messages };
-    let orgs = 372;
-    let server = match &a.nats {
-        Some(url) => BenchServer::External(url.clone()),
-        None => BenchServer::start().await?,
-    };
-    let client = async_nats::ConnectOptions::new()
-        .connect(server.url())
-        .await?;
-    let js = jetstream::new(client);
+    let orgs: Vec<OrgId> = dir.orgs().iter().map(|o| o.id.clone()).collect();
+    let groups: Vec<GroupId> = subject::scopes(dir)
+        .into_iter()
+        .filter_map(|s| match s {
+            subject::Target::Group(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    let payload = bytes::Bytes::from(vec![b'x'; 1024]);
+    let t = Instant::now();
+    let mut acks = Vec::with_capacity(1024);
+    for _ in 0..n {
+        let (s, to, k) = pick(orgs.len());
+        let kind = k.parse::<Kind>().unwrap_or(Kind::Chat);
+        let sender = &orgs[s];
+        let subj = match to {
+            To::Community => subject::community(sender, kind),
+            To::Group(g) => subject::group(sender, &groups[g % groups.len()], kind),
+            To::Org(o) => subject::org(sender, &orgs[o], kind),
+        };
+        acks.push(js.publish(subj, payload.clone()).await?);
+        if acks.len() >= 1024 {
+            for a in acks.drain(..) {
+                a.await?;
+            }
+        }
+    }
+    for a in acks {
+        a.await?;
+    }
+    println!(
+        "bus layout: filled {n} messages at {:.0}/s",
+        n as f64 / t.elapsed().as_secs_f64()
+    );
+    let me = OrgId::new("kommune-017")?;
+    let cfg = InboxConfig::durable("catch-up", subject::readable_filters(dir, &me));
+    let mut total = 0;
+    let mut readers = Vec::new();
+    for (stream, config) in cfg.consumer_configs()? {
+        let c = js
+            .get_stream(&stream)
+            .await?
+            .create_consumer(config)
+            .await?;
+        let mut info = c.clone();
+        total += info.info().await?.num_pending as usize;
+        readers.push(c.stream().max_messages_per_batch(256).messages().await?);
+    }
+    let t = Instant::now();
+    let mut msgs = futures::stream::select_all(readers);
+    let mut got = 0;
+    while got < total {
+        let m = tokio::time::timeout(Duration::from_secs(60), msgs.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("consumer ended"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        got += 1;
+    }
+    Ok((got, got as f64 / t.elapsed().as_secs_f64()))
+}
+
+/// Catch-up figures: one kommune's consumers on the bus's layout beside an
+/// unfiltered durable reading the same number of messages from one stream
+/// holding them all (the one-stream layout of before, filled the same
+/// way); with `layouts`, that one stream's filtered read and three other
+/// one-stream subject layouts too. Returns the bus layout's ratio.
+pub async fn run(
+    js: &jetstream::Context,
+    dir: &VerifiedDirectory,
+    n: usize,
+    layouts: bool,
+) -> anyhow::Result<f64> {
+    let orgs = dir.orgs().len();
+    let (bus_got, bus_rate) = bus_layout(js, dir, n).await?;
     let all = [
         (Layout::SenderFirst, "NA", "va.>"),
         (Layout::TargetFirst, "NB", "vb.>"),
         (Layout::NoSender, "NC", "vc.>"),
         (Layout::ScopeOnly, "ND", "vd.>"),
     ];
-    let mut current = f64::NAN;
-    for (l, name, subj) in all.into_iter().take(if a.layouts { 4 } else { 1 }) {
+    let mut unfiltered = f64::NAN;
+    for (l, name, subj) in all.into_iter().take(if layouts { 4 } else { 1 }) {
         let stream = js
             .get_or_create_stream(stream::Config {
                 name: name.into(),
@@ -236,22 +296,24 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 ..Default::default()
             })
             .await?;
-        let rate = fill(&js, l, n, orgs).await?;
-        println!("{l:?}: filled {n} messages at {rate:.0}/s");
-        let (fg, fr) = read_all(&stream, "filtered", filters(l, 17)).await?;
+        let rate = fill(js, l, n, orgs).await?;
+        println!("one stream, {l:?}: filled {n} messages at {rate:.0}/s");
         let (ug, ur) = read_all(&stream, "unfiltered", vec![]).await?;
-        println!(
-            "{l:?}: one org's multi-filter durable read {fg} at {fr:.0}/s; unfiltered read {ug} at {ur:.0}/s; ratio {:.3}",
-            fr / ur
-        );
         if matches!(l, Layout::SenderFirst) {
-            current = fr / ur;
+            unfiltered = ur;
+            println!("one stream: unfiltered durable read {ug} at {ur:.0}/s (baseline)");
+        }
+        if layouts {
+            let (fg, fr) = read_all(&stream, "filtered", filters(l, 17)).await?;
+            println!(
+                "one stream, {l:?}: one org's multi-filter durable read {fg} at {fr:.0}/s; ratio {:.3}",
+                fr / ur
+            );
         }
     }
-    println!("peak RSS {:.1} MiB", super::peak_rss_mib());
+    let ratio = bus_rate / unfiltered;
     println!(
-        "orgs={national_orgs} keys={keys} messages={n} named_bytes_over_linear={:.3} catchup_filtered_over_unfiltered={current:.3}",
-        named as f64 / linear as f64
+        "bus layout (a stream per scope): one kommune's {bus_got} messages read at {bus_rate:.0}/s from its unfiltered consumers; ratio to the unfiltered baseline {ratio:.3}"
     );
-    Ok(())
+    Ok(ratio)
 }
