@@ -148,8 +148,18 @@ async fn read_all(
         .await?;
     let mut info = c.clone();
     let total = info.info().await?.num_pending as usize;
+    let reader = c.stream().max_messages_per_batch(256).messages().await?;
+    read_merged(vec![reader], total).await
+}
+
+/// Reads and acks `total` messages from `readers` merged; the count and
+/// the rate.
+async fn read_merged(
+    readers: Vec<consumer::pull::Stream>,
+    total: usize,
+) -> anyhow::Result<(usize, f64)> {
     let t = Instant::now();
-    let mut msgs = c.stream().max_messages_per_batch(256).messages().await?;
+    let mut msgs = futures::stream::select_all(readers);
     let mut got = 0;
     while got < total {
         let m = tokio::time::timeout(Duration::from_secs(60), msgs.next())
@@ -254,18 +264,7 @@ async fn bus_layout(
         total += info.info().await?.num_pending as usize;
         readers.push(c.stream().max_messages_per_batch(256).messages().await?);
     }
-    let t = Instant::now();
-    let mut msgs = futures::stream::select_all(readers);
-    let mut got = 0;
-    while got < total {
-        let m = tokio::time::timeout(Duration::from_secs(60), msgs.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("consumer ended"))?
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        got += 1;
-    }
-    Ok((got, got as f64 / t.elapsed().as_secs_f64()))
+    read_merged(readers, total).await
 }
 
 /// Catch-up figures: one kommune's consumers on the bus's layout beside an
