@@ -3,22 +3,27 @@
 //! until the signature over these exact bytes has been checked (`seal.rs`).
 //!
 //! ```text
-//! magic     4  "VRD1"
+//! magic     4  "VRD2" (written), "VRD1" (still read)
 //! flags     1  bit 0: body encrypted (every label but CLEAR)
 //! signer    8  key id of the signing key
 //! header    u32 BE length + JSON (UTF-8)            ─┐
 //! keys      u32 BE count + count × (key id 8,         │ signed
-//!                     u32 BE length + age file)        │ (BLAKE3 of these
+//!                     u32 BE length + wrap)            │ (BLAKE3 of these
 //! body      u32 BE length + (nonce 24 + AEAD output)   │  bytes, then ed25519)
 //!           or, for CLEAR, the payload JSON          ─┘
 //! signature 64 ed25519
 //! ```
-//! Each wrap is a complete standard age file (one X25519 stanza) whose
-//! plaintext is the 32-byte content key, so `age -d` can open it.
+//! In `VRD2` each wrap is age's X25519 stanza in 64 bytes (`wrap.rs`). In
+//! `VRD1` each wrap was a complete single-recipient age file (about 335
+//! bytes) whose plaintext is the 32-byte content key; such envelopes are
+//! still opened, after `check_wrap`.
 
 use varde_schemas::KeyId;
 
-pub const MAGIC: &[u8; 4] = b"VRD1";
+/// The format `seal` writes.
+pub const MAGIC: &[u8; 4] = b"VRD2";
+/// The format of before: one age file per wrap.
+pub const MAGIC_V1: &[u8; 4] = b"VRD1";
 pub const FLAG_ENCRYPTED: u8 = 1;
 /// Where the signer's key id starts (after magic and flags).
 pub const SIGNER_AT: usize = 5;
@@ -30,9 +35,44 @@ pub const MAX_RECIPIENTS: usize = 2_000;
 pub const MAX_HEADER: usize = 64 << 10;
 pub const SIGNATURE_LEN: usize = 64;
 
+/// How the envelope's wraps hold the content key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrapFormat {
+    /// `VRD1`: a single-recipient age file of the 32-byte content key.
+    AgeFile,
+    /// `VRD2`: age's X25519 stanza of a file key (`wrap.rs`).
+    Stanza,
+}
+
+impl WrapFormat {
+    fn magic(self) -> &'static [u8; 4] {
+        match self {
+            WrapFormat::AgeFile => MAGIC_V1,
+            WrapFormat::Stanza => MAGIC,
+        }
+    }
+
+    /// The magic as text, as `varde inspect` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WrapFormat::AgeFile => "VRD1",
+            WrapFormat::Stanza => "VRD2",
+        }
+    }
+
+    /// What each wrap is, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WrapFormat::AgeFile => "a single-recipient age file per key",
+            WrapFormat::Stanza => "age's X25519 stanza per key, 64 bytes",
+        }
+    }
+}
+
 /// A structurally valid envelope, borrowed from the received bytes.
 #[derive(Debug)]
 pub struct Framed<'a> {
+    pub format: WrapFormat,
     pub flags: u8,
     pub signer: KeyId,
     pub header: &'a [u8],
@@ -90,9 +130,15 @@ pub fn parse(bytes: &[u8]) -> Result<Framed<'_>, FrameError> {
         return Err(FrameError::Oversized { size: bytes.len() });
     }
     let mut r = Reader { buf: bytes, pos: 0 };
-    if r.take(4, "truncated before magic")? != MAGIC {
-        return Err(FrameError::Malformed("not a Varde v1 envelope (bad magic)"));
-    }
+    let format = match r.take(4, "truncated before magic")? {
+        m if m == MAGIC => WrapFormat::Stanza,
+        m if m == MAGIC_V1 => WrapFormat::AgeFile,
+        _ => {
+            return Err(FrameError::Malformed(
+                "not a Varde envelope (magic is neither VRD2 nor VRD1)",
+            ));
+        }
+    };
     let flags = r.take(1, "truncated in flags")?[0];
     if flags & !FLAG_ENCRYPTED != 0 {
         return Err(FrameError::Malformed("unknown flag bits"));
@@ -128,6 +174,7 @@ pub fn parse(bytes: &[u8]) -> Result<Framed<'_>, FrameError> {
     let mut signature = [0u8; SIGNATURE_LEN];
     signature.copy_from_slice(sig);
     Ok(Framed {
+        format,
         flags,
         signer,
         header,
@@ -138,7 +185,8 @@ pub fn parse(bytes: &[u8]) -> Result<Framed<'_>, FrameError> {
     })
 }
 
-/// Writes the signed part; the caller appends the signature.
+/// Writes the signed part in the current format; the caller appends the
+/// signature.
 pub fn write_signed(
     out: &mut Vec<u8>,
     encrypted: bool,
@@ -147,9 +195,30 @@ pub fn write_signed(
     wraps: &[(KeyId, Vec<u8>)],
     body: &[u8],
 ) {
+    write_signed_as(
+        out,
+        WrapFormat::Stanza,
+        encrypted,
+        signer,
+        header,
+        wraps,
+        body,
+    );
+}
+
+/// Writes the signed part in `format` (tests of the old format use `AgeFile`).
+pub fn write_signed_as(
+    out: &mut Vec<u8>,
+    format: WrapFormat,
+    encrypted: bool,
+    signer: KeyId,
+    header: &[u8],
+    wraps: &[(KeyId, Vec<u8>)],
+    body: &[u8],
+) {
     let wraps_len: usize = wraps.iter().map(|(_, w)| 12 + w.len()).sum();
     out.reserve(4 + 1 + 8 + 4 + header.len() + 4 + wraps_len + 4 + body.len() + SIGNATURE_LEN);
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(format.magic());
     out.push(if encrypted { FLAG_ENCRYPTED } else { 0 });
     out.extend_from_slice(&signer.0);
     push_len(out, header.len());
@@ -170,7 +239,7 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u32).to_be_bytes());
 }
 
-/// Largest wrap a recipient will try to open. A wrap of a 32-byte content
+/// Largest `VRD1` wrap a recipient will try to open. A wrap of a 32-byte content
 /// key is about 250 bytes (plus up to ~250 for one grease stanza from the
 /// age crate); anything much bigger is not a wrap we made.
 pub const MAX_WRAP: usize = 1 << 10;
@@ -196,6 +265,8 @@ pub enum WrapError {
     StanzaTooLong { size: usize },
     #[error("wrap header has no MAC line")]
     NoMac,
+    #[error("wrap is {size} bytes; an X25519 stanza wrap is {}", crate::wrap::LEN)]
+    StanzaLength { size: usize },
 }
 
 /// Checks the shape of one recipient's wrap so that opening it costs one

@@ -8,9 +8,9 @@
 //! - [`directory`], [`directory_kv`]: the root-signed member directory, its
 //!   rollback-proof state, and its copy in a JetStream KV bucket.
 //! - [`audience`]: who may read a TLP 2.0 label sent to a target.
-//! - [`envelope`], [`seal`]: the wire format; sign, then encrypt per
-//!   recipient; open = verify before parse, then one X25519 unwrap.
-//! - [`subject`], [`transport`]: subject layout, the `VARDE` stream,
+//! - [`envelope`], [`seal`], [`wrap`]: the wire format; sign, then encrypt
+//!   per recipient; open = verify before parse, then one X25519 unwrap.
+//! - [`subject`], [`transport`]: subject layout, a stream per scope,
 //!   publishing with exactly-once message ids.
 //! - [`inbox`], [`replay`]: a durable consumer's deliveries, opened off the
 //!   reactor, with per-sender replay protection.
@@ -31,5 +31,6 @@ pub mod settings;
 pub mod subject;
 pub mod time;
 pub mod transport;
+pub mod wrap;
 
 pub use varde_schemas as schemas;

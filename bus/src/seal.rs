@@ -1,10 +1,10 @@
 //! Sealing and opening envelopes (README "How a message is sealed").
 //!
 //! Seal: the payload is encrypted once with XChaCha20-Poly1305 under a fresh
-//! 32-byte content key, the exact header bytes as associated data; the
-//! content key is wrapped for each recipient key as a standard
-//! single-recipient age file; then the sender signs (encrypt-then-sign) a
-//! BLAKE3 digest of everything before the signature.
+//! 32-byte content key (derived from a fresh age file key and the nonce), the
+//! exact header bytes as associated data; the file key is wrapped for each
+//! recipient key in age's X25519 stanza (`wrap.rs`); then the sender signs
+//! (encrypt-then-sign) a BLAKE3 digest of everything before the signature.
 //!
 //! Open: frame → look up the signing key → verify the signature over the
 //! exact received bytes → only then parse the header → check sender, subject,
@@ -29,11 +29,14 @@ use zeroize::Zeroizing;
 
 use crate::audience::{self, AudienceError};
 use crate::directory::{KeyState, VerifiedDirectory};
-use crate::envelope::{self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS, WrapError};
+use crate::envelope::{
+    self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS, WrapError, WrapFormat,
+};
 use crate::keys::Identity;
 pub use crate::replay::{DEFAULT_SKEW, ReplayGuard, ReplayKey};
 use crate::replay::{DEFAULT_WINDOW, ReplayFile, ReplayFileError};
 use crate::subject;
+use crate::wrap::{self, StanzaError};
 
 /// Domain separation for envelope signatures (cf. `directory.rs`).
 const SIGNING_CONTEXT: &[u8] = b"varde/v1/envelope\n";
@@ -395,10 +398,10 @@ fn seal_copy(
     let encrypted = header.label.is_encrypted();
     let mut wraps = Vec::with_capacity(recipients.len());
     let body = if encrypted {
-        let mut key = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(key.as_mut());
+        let file_key = wrap::file_key();
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
+        let key = wrap::content_key(&file_key, &nonce);
         let aead = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key.as_slice()));
         let ct = aead
             .encrypt(
@@ -410,11 +413,11 @@ fn seal_copy(
             )
             .map_err(|e| SealError::Encrypt(e.to_string()))?;
         for r in recipients {
-            let wrap = age::encrypt(&r.recipient, key.as_ref()).map_err(|e| SealError::Wrap {
+            let w = wrap::seal(&r.recipient, &file_key).map_err(|e| SealError::Wrap {
                 key: r.key.id,
                 reason: e.to_string(),
             })?;
-            wraps.push((r.key.id, wrap));
+            wraps.push((r.key.id, w));
         }
         let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
         body.extend_from_slice(&nonce);
@@ -452,10 +455,24 @@ pub fn assemble_unchecked(
     body: &[u8],
     encrypted: bool,
 ) -> Bytes {
+    assemble_unchecked_as(WrapFormat::Stanza, identity, header, wraps, body, encrypted)
+}
+
+/// `assemble_unchecked` in a given format: tests of the `VRD1` format (one
+/// age file per wrap), which is still opened.
+pub fn assemble_unchecked_as(
+    format: WrapFormat,
+    identity: &Identity,
+    header: &Header,
+    wraps: &[(KeyId, Vec<u8>)],
+    body: &[u8],
+    encrypted: bool,
+) -> Bytes {
     let header_bytes = serde_json::to_vec(header).unwrap_or_default();
     let mut out = Vec::new();
-    envelope::write_signed(
+    envelope::write_signed_as(
         &mut out,
+        format,
         encrypted,
         identity.key_id,
         &header_bytes,
@@ -865,21 +882,37 @@ pub fn decrypt(identity: &Identity, v: Verified<'_>, size: usize) -> Result<Open
                 key: identity.key_id,
                 count: framed.wraps.len(),
             })?;
-        // Before any X25519: a wrap with many stanzas costs one X25519 each.
-        envelope::check_wrap(wrap).map_err(|reason| OpenError::WrapRefused {
+        if framed.body.len() < NONCE_LEN {
+            return Err(OpenError::Unwrap("body is shorter than its nonce".into()));
+        }
+        let refused = |reason| OpenError::WrapRefused {
             key: identity.key_id,
             reason,
-        })?;
-        let key = Zeroizing::new(
-            age::decrypt(&identity.age, wrap).map_err(|e| OpenError::Unwrap(e.to_string()))?,
-        );
-        if key.len() != 32 || framed.body.len() < NONCE_LEN {
-            return Err(OpenError::Unwrap(
-                "content key or body has the wrong length".into(),
-            ));
-        }
+        };
+        let key: Zeroizing<[u8; 32]> = match framed.format {
+            WrapFormat::Stanza => {
+                let file_key = wrap::open(&identity.age, wrap).map_err(|e| match e {
+                    StanzaError::Length { size } => refused(WrapError::StanzaLength { size }),
+                    other => OpenError::Unwrap(other.to_string()),
+                })?;
+                wrap::content_key(&file_key, &framed.body[..NONCE_LEN])
+            }
+            WrapFormat::AgeFile => {
+                // Before any X25519: a wrap with many stanzas costs one X25519 each.
+                envelope::check_wrap(wrap).map_err(refused)?;
+                let key = Zeroizing::new(
+                    age::decrypt(&identity.age, wrap)
+                        .map_err(|e| OpenError::Unwrap(e.to_string()))?,
+                );
+                let key: [u8; 32] = key
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| OpenError::Unwrap("the content key is not 32 bytes".into()))?;
+                Zeroizing::new(key)
+            }
+        };
         let (nonce, ct) = framed.body.split_at(NONCE_LEN);
-        let aead = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| OpenError::Decrypt)?;
+        let aead = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key.as_slice()));
         Zeroizing::new(
             aead.decrypt(
                 XNonce::from_slice(nonce),

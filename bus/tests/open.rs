@@ -758,15 +758,17 @@ fn replay_memory_in_a_file_survives_a_restart() {
     ));
 }
 
-/// Replaces the wrap for `victim` in `sealed` by `wrap` and re-signs the
-/// envelope as `signer` (its real sender): a validly signed hostile wrap.
+/// Replaces the wrap for `victim` in the envelope `bytes` by `wrap` and
+/// re-signs it, in its own format, as `signer` (its real sender): a validly
+/// signed hostile wrap.
 fn with_wrap(
     signer: &varde_bus::keys::Identity,
-    sealed: &seal::Sealed,
+    bytes: &[u8],
     victim: varde_schemas::KeyId,
     wrap: Vec<u8>,
 ) -> Vec<u8> {
-    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
+    let f = varde_bus::envelope::parse(bytes).unwrap();
+    let header: Header = serde_json::from_slice(f.header).unwrap();
     let wraps: Vec<_> = f
         .wraps
         .iter()
@@ -781,7 +783,89 @@ fn with_wrap(
             )
         })
         .collect();
-    seal::assemble_unchecked(signer, &sealed.header, &wraps, f.body, true).to_vec()
+    seal::assemble_unchecked_as(f.format, signer, &header, &wraps, f.body, true).to_vec()
+}
+
+/// The envelope of `amber_to_gjovik` in the format of before (`VRD1`).
+fn amber_to_gjovik_v1(w: &World) -> (seal::Sealed, Vec<u8>) {
+    let s = amber_to_gjovik(w);
+    let payload = Draft::new(&advisory(), Tlp::Amber, Audience::orgs([org("gjovik")])).payload;
+    let v1 = varde_testkit::legacy::v1(
+        &w.s.identity("kcsirt"),
+        &w.dir(),
+        &s.copies[0].bytes,
+        &payload,
+    )
+    .unwrap();
+    (s, v1)
+}
+
+#[test]
+fn an_envelope_of_the_age_file_format_still_opens() {
+    let w = World::new();
+    let dir = w.dir();
+    let (s, v1) = amber_to_gjovik_v1(&w);
+    let f = varde_bus::envelope::parse(&v1).unwrap();
+    assert_eq!(f.format, varde_bus::envelope::WrapFormat::AgeFile);
+    assert!(f.wraps[0].1.starts_with(b"age-encryption.org/v1\n"));
+    let opened = w
+        .opener("gjovik")
+        .open(&dir, &s.copies[0].subject, &v1)
+        .unwrap();
+    assert_eq!(opened.header.id, s.id());
+    assert_eq!(opened.payload, advisory());
+    // Its signature covers the magic: relabelled as VRD2 it is refused.
+    let mut relabelled = v1.clone();
+    relabelled[..4].copy_from_slice(varde_bus::envelope::MAGIC);
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &s.copies[0].subject, &relabelled)
+        .unwrap_err();
+    assert!(matches!(err, OpenError::BadSignature { .. }), "{err}");
+}
+
+#[test]
+fn a_stanza_wrap_of_another_length_is_refused_before_any_x25519() {
+    let w = World::new();
+    let dir = w.dir();
+    let kc = w.s.identity("kcsirt");
+    let gjovik = w.s.identity("gjovik");
+    let s = amber_to_gjovik(&w);
+    let f = varde_bus::envelope::parse(&s.copies[0].bytes).unwrap();
+    assert_eq!(f.format, varde_bus::envelope::WrapFormat::Stanza);
+    let genuine = f.wraps.iter().find(|(k, _)| *k == gjovik.key_id).unwrap().1;
+    assert_eq!(genuine.len(), varde_bus::wrap::LEN);
+    for wrap in [
+        genuine[..63].to_vec(),
+        [genuine, genuine].concat(),
+        Vec::new(),
+    ] {
+        let size = wrap.len();
+        let forged = with_wrap(&kc, &s.copies[0].bytes, gjovik.key_id, wrap);
+        let err = w
+            .opener("gjovik")
+            .open(&dir, &s.copies[0].subject, &forged)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                OpenError::WrapRefused {
+                    reason: varde_bus::envelope::WrapError::StanzaLength { size: s },
+                    ..
+                } if s == size
+            ),
+            "{err}"
+        );
+    }
+    // A 64-byte wrap that is not gjovik's fails in age, after one X25519.
+    let mut flipped = genuine.to_vec();
+    flipped[40] ^= 1;
+    let forged = with_wrap(&kc, &s.copies[0].bytes, gjovik.key_id, flipped);
+    let err = w
+        .opener("gjovik")
+        .open(&dir, &s.copies[0].subject, &forged)
+        .unwrap_err();
+    assert!(matches!(err, OpenError::Unwrap(_)), "{err}");
 }
 
 #[test]
@@ -790,8 +874,9 @@ fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
     let dir = w.dir();
     let kc = w.s.identity("kcsirt");
     let gjovik = w.s.identity("gjovik");
-    let s = amber_to_gjovik(&w);
-    let f = varde_bus::envelope::parse(&s.copies[0].bytes).unwrap();
+    // Only the age-file format (VRD1) has room for more than one stanza.
+    let (s, v1) = amber_to_gjovik_v1(&w);
+    let f = varde_bus::envelope::parse(&v1).unwrap();
     let genuine = f.wraps.iter().find(|(k, _)| *k == gjovik.key_id).unwrap().1;
     // The genuine stanza behind 40 others: age would try all 41.
     let text = std::str::from_utf8(&genuine[..22]).unwrap();
@@ -803,7 +888,7 @@ fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
         );
     }
     bomb.extend_from_slice(&genuine[22..]);
-    let forged = with_wrap(&kc, &s, gjovik.key_id, bomb);
+    let forged = with_wrap(&kc, &v1, gjovik.key_id, bomb);
     let err = w
         .opener("gjovik")
         .open(&dir, &s.copies[0].subject, &forged)
@@ -813,7 +898,7 @@ fn a_wrap_with_many_x25519_stanzas_is_refused_before_any_x25519() {
     assert!(!err.may_succeed_later());
     // The untouched envelope still opens.
     w.opener("gjovik")
-        .open(&dir, &s.copies[0].subject, &s.copies[0].bytes)
+        .open(&dir, &s.copies[0].subject, &v1)
         .unwrap();
 }
 

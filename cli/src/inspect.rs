@@ -47,6 +47,7 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
                 "signature": "valid",
                 "signer": v.framed.signer.to_hex(),
                 "size": bytes.len(),
+                "format": v.framed.format.name(),
                 "encrypted": v.header.label.is_encrypted(),
                 "recipients": wraps,
                 "stream": stream,
@@ -71,6 +72,11 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
         if let Some(e) = v.header.expires {
             println!("expires    {e}");
         }
+        println!(
+            "format     {} ({})",
+            v.framed.format.name(),
+            v.framed.format.describe()
+        );
         println!(
             "size       {} bytes, body {} bytes",
             bytes.len(),

@@ -1,5 +1,5 @@
 //! Interoperability with the reference `age` tools (Debian package `age`):
-//! a wrap taken out of an envelope opens with `age -d`, and an identity made
+//! the X25519 stanza `age -e` writes opens as a wrap, and an identity made
 //! by `age-keygen` works as an org identity through `varde keygen
 //! --age-identity`.
 
@@ -25,65 +25,47 @@ fn tool(name: &str) -> String {
     name.to_string()
 }
 
+/// A wrap is age's X25519 recipient stanza, share and body in binary: the
+/// stanza the reference `age` CLI writes for a recipient opens through the
+/// same code as a wrap in an envelope, and gives the file key that opens
+/// the CLI's file (checked by the stanza's Poly1305 tag inside age).
 #[test]
-fn a_wrap_from_an_envelope_opens_with_the_age_cli() {
+fn a_stanza_from_the_age_cli_opens_as_a_wrap() {
+    use base64::Engine;
     let age = tool("age");
     let dir = tempfile::tempdir().unwrap();
     let s = Synthetic::demo();
-    let d = s.handle().unwrap().current();
     let gjovik = s.identity("gjovik");
-    let sealed = seal::seal(
-        &s.identity("kcsirt"),
-        &d,
-        Draft::raw(
-            Kind::Chat,
-            Tlp::Amber,
-            Audience::orgs([OrgId::new("gjovik").unwrap()]),
-            b"{}".to_vec(),
-        ),
-    )
-    .unwrap();
-    let f = varde_bus::envelope::parse(&sealed.copies[0].bytes).unwrap();
-    let (_, wrap) = f.wraps.iter().find(|(k, _)| *k == gjovik.key_id).unwrap();
-    std::fs::write(dir.path().join("wrap.age"), wrap).unwrap();
-    varde_bus::keys::write_private(
-        &dir.path().join("gjovik.age"),
-        varde_bus::keys::age_identity_file(&gjovik.age).as_bytes(),
-    )
-    .unwrap();
-
     let out = Command::new(&age)
-        .arg("-d")
-        .arg("-i")
-        .arg(dir.path().join("gjovik.age"))
-        .arg(dir.path().join("wrap.age"))
+        .arg("-e")
+        .arg("-r")
+        .arg(gjovik.recipient.as_str())
+        .arg("-o")
+        .arg(dir.path().join("file.age"))
+        .arg("/dev/null")
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "age -d failed: {}",
+        "age -e failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        out.stdout.len(),
-        32,
-        "the wrap holds the 32-byte content key"
-    );
-
-    // The key decrypts the body: XChaCha20-Poly1305 with the header as AD.
-    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-    let aead = chacha20poly1305::XChaCha20Poly1305::new_from_slice(&out.stdout).unwrap();
-    let (nonce, ct) = f.body.split_at(24);
-    let pt = aead
-        .decrypt(
-            chacha20poly1305::XNonce::from_slice(nonce),
-            Payload {
-                msg: ct,
-                aad: f.header,
-            },
-        )
-        .unwrap();
-    assert_eq!(pt, b"{}");
+    let file = std::fs::read(dir.path().join("file.age")).unwrap();
+    let text = String::from_utf8_lossy(&file);
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("-> X25519 "));
+    let share = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("-> X25519 ")
+        .to_string();
+    let body = lines.next().unwrap().to_string();
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut wrap = b64.decode(share).unwrap();
+    wrap.extend(b64.decode(body).unwrap());
+    assert_eq!(wrap.len(), varde_bus::wrap::LEN);
+    varde_bus::wrap::open(&gjovik.age, &wrap).unwrap();
+    // and not for another org's identity
+    assert!(varde_bus::wrap::open(&s.identity("lillehammer").age, &wrap).is_err());
 }
 
 #[test]

@@ -347,6 +347,10 @@ async fn directory_workflow_publish_tail_and_inspect() {
         "{ins}"
     );
     assert!(ins.contains("stream     VARDE_O_gjovik"), "{ins}");
+    assert!(
+        ins.contains("format     VRD2 (age's X25519 stanza"),
+        "{ins}"
+    );
     assert!(!ins.contains("NetScaler"), "inspect must not decrypt");
     let mut tampered = raw.payload.to_vec();
     let n = tampered.len();

@@ -12,10 +12,12 @@
 //!   rate limits (policy in `deploy/synapse/homeserver.dev.yaml`).
 //! - [`MatrixUser`]: a plain client-server API client for "another account".
 //! - [`Synthetic`]: a signed directory with freshly generated keys.
+//! - [`legacy`]: envelopes in the format of before (`VRD1`).
 //!
 //! Production crates use this only for their benches; nothing here is on
 //! a production path.
 
+pub mod legacy;
 mod measure;
 pub mod synthetic;
 pub use measure::peak_rss_mib;
