@@ -166,53 +166,22 @@ pub async fn run(mut world: Synthetic, bin: &Path) -> anyhow::Result<Figures> {
         report.users
     );
 
-    // 3a. baseline: the same size of message unsealed, one raw consumer
-    //     per org on a stream made like the community's (the community
-    //     stream's own durables would get an unsealed message as junk).
+    // 3a. baseline: a message of the sealed alert's size, unsealed.
     let orgs = community_orgs(&handle);
-    let mut like =
-        transport::stream_config(&StreamSettings::default(), &subject::Target::Community);
-    like.name = "BENCH_UNSEALED".into();
-    like.subjects = vec!["bench.unsealed".into()];
-    let community = js.create_stream(like).await?;
-    let mut raw = Vec::new();
-    for _ in &orgs {
-        let c = community
-            .create_consumer(consumer::pull::Config {
-                deliver_policy: consumer::DeliverPolicy::New,
-                ack_policy: consumer::AckPolicy::Explicit,
-                inactive_threshold: Duration::from_secs(60),
-                ..Default::default()
-            })
-            .await?;
-        raw.push(c.stream().max_messages_per_batch(16).messages().await?);
-    }
     let csirt = world.identity("kcsirt");
-    let start = Instant::now();
-    js.publish("bench.unsealed", vec![b'u'; 1200].into())
-        .await?
-        .await?;
-    let waits = raw.into_iter().map(|mut m| async move {
-        let got = tokio::time::timeout(Duration::from_secs(30), m.next()).await;
-        if let Ok(Some(Ok(msg))) = got {
-            let _ = msg.ack().await;
-            Some(ms(start.elapsed()))
-        } else {
-            None
-        }
-    });
-    let unsealed = Latencies::of(
-        futures::future::join_all(waits)
-            .await
-            .into_iter()
-            .flatten()
-            .collect(),
-    );
+    let sealed = community_alert(&world, &handle)?;
+    let unsealed = unsealed_pull(
+        &js,
+        &StreamSettings::default(),
+        orgs.len(),
+        sealed_size(&sealed),
+    )
+    .await?;
     println!("unsealed community message pulled by {unsealed}");
 
     // 3b. the sealed alert, pulled and opened by every org's provisioned
     //     durable consumers through the bus's Inbox (bound, as members do).
-    let (open, mut inboxes) = community_open(&js, &world, &handle, &orgs).await?;
+    let (open, mut inboxes) = community_open(&js, &world, &handle, &orgs, sealed).await?;
 
     // 4. re-provision after 10 orgs change, while the CSIRT publishes
     //    AMBER messages to 10 staying orgs, 5 of them among the changed
@@ -345,14 +314,82 @@ fn community_orgs(handle: &DirectoryHandle) -> Vec<OrgId> {
         .collect()
 }
 
-/// A GREEN community alert from the CSIRT, pulled and opened by every org
-/// in `orgs` through its provisioned durables (bound, as members do); the
-/// inboxes stay open for what follows.
+/// The GREEN community alert from the CSIRT that the community figure
+/// measures.
+fn community_alert(world: &Synthetic, handle: &DirectoryHandle) -> anyhow::Result<seal::Sealed> {
+    Ok(seal::seal(
+        &world.identity("kcsirt"),
+        &handle.current(),
+        Draft::new(&alert("national alert"), Tlp::Green, Audience::community()),
+    )?)
+}
+
+/// Bytes of the one copy a community message is.
+fn sealed_size(sealed: &seal::Sealed) -> usize {
+    sealed.copies.first().map_or(0, |c| c.bytes.len())
+}
+
+/// Baseline of the community figure: a message of `size` bytes, unsealed,
+/// pulled by one plain durable consumer per org (`orgs` of them) on a stream made
+/// like the community's with `settings` (the community stream's own
+/// durables would get an unsealed message as junk).
+async fn unsealed_pull(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+    orgs: usize,
+    size: usize,
+) -> anyhow::Result<Latencies> {
+    let mut like = transport::stream_config(settings, &subject::Target::Community);
+    like.name = "BENCH_UNSEALED".into();
+    like.subjects = vec!["bench.unsealed".into()];
+    let community = js.create_stream(like).await?;
+    let mut raw = Vec::new();
+    for i in 0..orgs {
+        // Durable like the members' (so R3 on a cluster, as theirs are).
+        let c = community
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(format!("bench-unsealed-{i}")),
+                deliver_policy: consumer::DeliverPolicy::New,
+                ack_policy: consumer::AckPolicy::Explicit,
+                inactive_threshold: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await?;
+        raw.push(c.stream().max_messages_per_batch(16).messages().await?);
+    }
+    let start = Instant::now();
+    js.publish("bench.unsealed", vec![b'u'; size].into())
+        .await?
+        .await?;
+    let waits = raw.into_iter().map(|mut m| async move {
+        let got = tokio::time::timeout(Duration::from_secs(30), m.next()).await;
+        if let Ok(Some(Ok(msg))) = got {
+            let _ = msg.ack().await;
+            Some(ms(start.elapsed()))
+        } else {
+            None
+        }
+    });
+    let pulled = Latencies::of(
+        futures::future::join_all(waits)
+            .await
+            .into_iter()
+            .flatten()
+            .collect(),
+    );
+    js.delete_stream("BENCH_UNSEALED").await?;
+    Ok(pulled)
+}
+
+/// `sealed` (a GREEN community alert from the CSIRT), pulled and opened by
+/// every org in `orgs` through its provisioned durables (bound, as members
+/// do); the inboxes stay open for what follows.
 async fn community_open(
     js: &jetstream::Context,
     world: &Synthetic,
     handle: &DirectoryHandle,
     orgs: &[OrgId],
+    sealed: seal::Sealed,
 ) -> anyhow::Result<(Latencies, Vec<(OrgId, Inbox)>)> {
     let mut inboxes = Vec::new();
     for o in orgs {
@@ -367,11 +404,6 @@ async fn community_open(
             Inbox::open(js, &cfg, opener, handle.clone()).await?,
         ));
     }
-    let sealed = seal::seal(
-        &world.identity("kcsirt"),
-        &handle.current(),
-        Draft::new(&alert("national alert"), Tlp::Green, Audience::community()),
-    )?;
     let id = sealed.header.id;
     let start = Instant::now();
     transport::publish(js, &sealed).await?;
@@ -416,7 +448,7 @@ async fn community_open(
 /// The community figure on a 3-node cluster (streams and consumers R3),
 /// provisioned the same way (the cluster runs without authorization: the
 /// figure is about replication, not permissions).
-pub async fn cluster(world: &Synthetic) -> anyhow::Result<Latencies> {
+pub async fn cluster(world: &Synthetic) -> anyhow::Result<(Latencies, Latencies)> {
     let handle = world.handle()?;
     let cluster = varde_testkit::NatsCluster::start().await?;
     let client = NatsSettings::with_url(cluster.urls()).connect().await?;
@@ -424,15 +456,11 @@ pub async fn cluster(world: &Synthetic) -> anyhow::Result<Latencies> {
         .timeout(Duration::from_secs(30))
         .build(client);
     let t = Instant::now();
-    transport::init(
-        &js,
-        &StreamSettings {
-            replicas: 3,
-            ..StreamSettings::default()
-        },
-        Some(&handle.current()),
-    )
-    .await?;
+    let r3 = StreamSettings {
+        replicas: 3,
+        ..StreamSettings::default()
+    };
+    transport::init(&js, &r3, Some(&handle.current())).await?;
     varde_bus::directory_kv::push(&js, &world.signed()?, &[world.root.verifying_key()]).await?;
     let out = tempfile::Builder::new()
         .prefix("varde-bench-cluster-")
@@ -451,9 +479,12 @@ pub async fn cluster(world: &Synthetic) -> anyhow::Result<Latencies> {
         t.elapsed().as_secs_f64()
     );
     let orgs = community_orgs(&handle);
-    let (open, inboxes) = community_open(&js, world, &handle, &orgs).await?;
+    let sealed = community_alert(world, &handle)?;
+    let unsealed = unsealed_pull(&js, &r3, orgs.len(), sealed_size(&sealed)).await?;
+    println!("R3 cluster: unsealed community message pulled by {unsealed}");
+    let (open, inboxes) = community_open(&js, world, &handle, &orgs, sealed).await?;
     drop(inboxes);
-    Ok(open)
+    Ok((open, unsealed))
 }
 
 /// Ten orgs change: 3 join, 2 leave, 5 move to another group.

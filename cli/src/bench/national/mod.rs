@@ -52,9 +52,15 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     })?;
     let dir = world.handle()?.current();
     let r3 = if a.cluster {
-        let open = constituency::cluster(&world).await?;
-        println!("R3 cluster: community alert opened by {open}");
-        format!(" community_open_p99_ms_r3={:.0}", open.p99)
+        let (open, unsealed) = constituency::cluster(&world).await?;
+        println!(
+            "R3 cluster: community alert opened by {open}; unsealed and pulled {unsealed}; p99 ratio {:.2}",
+            open.p99 / unsealed.p99
+        );
+        format!(
+            " community_open_p99_ms_r3={:.0} community_unsealed_p99_ms_r3={:.0}",
+            open.p99, unsealed.p99
+        )
     } else {
         String::new()
     };
