@@ -43,8 +43,11 @@ HOST="$(rustc -vV | sed -n 's/^host: //p')"
 cargo build --locked -p varde-fuzz --bin varde-fuzz --features libfuzzer --target "$HOST" "${QUICK[@]}"
 BIN="$CARGO_TARGET_DIR/$HOST/debug/varde-fuzz"
 
-# The targets the binary was built with (it lists them when asked wrongly).
-mapfile -t ALL < <(VARDE_FUZZ_TARGET=? "$BIN" -runs=0 2>&1 | sed -n 's/^varde-fuzz: set VARDE_FUZZ_TARGET to one of: //p' | tr ',' '\n' | tr -d ' ')
+# The targets the binary was built with (it lists them when asked wrongly;
+# libFuzzer counts that exit as a crash of the empty input and writes it
+# under -artifact_prefix, which would otherwise be the repository root).
+mkdir -p target/fuzz-artifacts
+mapfile -t ALL < <(VARDE_FUZZ_TARGET=? "$BIN" -runs=0 -artifact_prefix=target/fuzz-artifacts/list- 2>&1 | sed -n 's/^varde-fuzz: set VARDE_FUZZ_TARGET to one of: //p' | tr ',' '\n' | tr -d ' ')
 if ((${#WANT[@]})); then TARGETS=("${WANT[@]}"); else TARGETS=("${ALL[@]}"); fi
 ((${#TARGETS[@]})) || { echo "fuzz.sh: no targets found in $BIN" >&2; exit 1; }
 
