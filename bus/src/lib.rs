@@ -14,6 +14,8 @@
 //!   publishing with exactly-once message ids.
 //! - [`inbox`], [`replay`]: a durable consumer's deliveries, opened off the
 //!   reactor, with per-sender replay protection.
+//! - [`usage`]: messages per sender org in the store, and purging one
+//!   sender's (the answer to a member filling the shared store).
 //! - [`settings`], [`session`]: configuration sections that name the key
 //!   and the file on error; a process's identity, directory and connection.
 
@@ -31,6 +33,7 @@ pub mod settings;
 pub mod subject;
 pub mod time;
 pub mod transport;
+pub mod usage;
 pub mod wrap;
 
 pub use varde_schemas as schemas;

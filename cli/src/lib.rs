@@ -106,6 +106,23 @@ pub enum BusCommand {
         #[arg(long)]
         replicas: Option<usize>,
     },
+    /// Messages each sender org has stored in the scope streams, most
+    /// first (who is filling the store; operator credentials).
+    Usage {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every message one org sent from every scope stream (after
+    /// revoking a member that filled the store; operator credentials).
+    Purge {
+        /// The sender org whose messages go.
+        #[arg(long)]
+        org: String,
+        /// Confirm: messages purged are gone for every reader.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Entry point of the `varde` binary.
@@ -138,6 +155,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(a) => keygen::run(a),
         Command::Directory(c) => directory::run(c, &cfg).await,
         Command::Bus(BusCommand::Init { replicas }) => bus_init(&cfg, replicas).await,
+        Command::Bus(BusCommand::Usage { json }) => bus_usage(&cfg, json).await,
+        Command::Bus(BusCommand::Purge { org, yes }) => bus_purge(&cfg, &org, yes).await,
         Command::Nats(c) => nats::run(c, &cfg).await,
         Command::Publish(a) => publish::run(a, &cfg).await,
         Command::Tail(a) => tail::run(a, &cfg).await,
@@ -160,6 +179,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// What most commands need, read from `varde.toml`.
 pub type Session = varde_bus::session::Session<Settings>;
+
+async fn operator_js(config: &Path) -> anyhow::Result<async_nats::jetstream::Context> {
+    let settings: Loaded<Settings> = Loaded::read(config)?;
+    let client = settings.nats().connect().await?;
+    Ok(varde_bus::transport::jetstream(client))
+}
+
+async fn bus_usage(config: &Path, json: bool) -> anyhow::Result<()> {
+    let js = operator_js(config).await?;
+    let usage = varde_bus::usage::usage(&js).await?;
+    for u in &usage {
+        if json {
+            println!("{}", serde_json::to_string(u)?);
+        } else {
+            let streams: Vec<String> = u.streams.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            println!("{:<24} {:>10}  {}", u.org, u.messages, streams.join(", "));
+        }
+    }
+    if usage.is_empty() && !json {
+        println!("no messages stored");
+    }
+    Ok(())
+}
+
+async fn bus_purge(config: &Path, org: &str, yes: bool) -> anyhow::Result<()> {
+    // A checked id: a subject wildcard or dot here would purge other orgs.
+    let org = varde_schemas::OrgId::new(org)
+        .map_err(|e| anyhow::anyhow!("--org {org:?} is not an org id: {e}"))?;
+    if !yes {
+        anyhow::bail!(
+            "purging removes every message {org} sent, for every reader; revoke its keys first, then run again with --yes"
+        );
+    }
+    let js = operator_js(config).await?;
+    let purged = varde_bus::usage::purge_sender(&js, &org).await?;
+    if purged.is_empty() {
+        println!("{org} has no messages stored");
+    }
+    for (stream, n) in purged {
+        println!("purged {n} message(s) of {org} from {stream}");
+    }
+    Ok(())
+}
 
 async fn bus_init(config: &Path, replicas: Option<usize>) -> anyhow::Result<()> {
     let settings: Loaded<Settings> = Loaded::read(config)?;

@@ -409,3 +409,17 @@ fn configuration_errors_name_the_key_and_the_file() {
         "the env override must be used: {e}"
     );
 }
+
+/// `varde bus purge` takes a checked org id (a wildcard or a dot would
+/// reach other orgs' subjects) and wants `--yes`; both are refused before
+/// any connection.
+#[test]
+fn bus_purge_refuses_a_wildcard_org_and_wants_yes() {
+    let c = Cli::new();
+    for bad in ["*", ">", "gjovik.>", "a b"] {
+        let e = c.fails(&["bus", "purge", "--org", bad, "--yes"]);
+        assert!(e.contains("is not an org id"), "{bad}: {e}");
+    }
+    let e = c.fails(&["bus", "purge", "--org", "lillehammer"]);
+    assert!(e.contains("--yes"), "{e}");
+}

@@ -342,3 +342,50 @@ async fn stanza_bomb_is_refused_cheaply() {
     assert_eq!(stats.refused_by_reason().get("wrap_refused"), Some(&1));
     assert_eq!(InboxStats::get(&stats.terminated), 1);
 }
+
+/// A compromised member fills the shared store (all members share one NATS
+/// account, so nats-server bounds only the total): the operator finds it
+/// as the top sender, with the streams it filled, and purges exactly its
+/// messages; every other org's stay and are still delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_filling_the_store_is_found_and_only_its_messages_are_purged() {
+    let bus = BusFixture::start().await.unwrap();
+    let (lh, kc) = (bus.identity("lillehammer"), bus.identity("kcsirt"));
+    for i in 0..12 {
+        let community = Draft::new(
+            &chat(&format!("flood {i}")),
+            Tlp::Green,
+            Audience::community(),
+        );
+        bus.publish(&lh, community).await.unwrap();
+        bus.publish(&lh, to_gjovik(&format!("flood {i}")))
+            .await
+            .unwrap();
+    }
+    bus.publish(&kc, to_gjovik("genuine")).await.unwrap();
+
+    let usage = varde_bus::usage::usage(&bus.js).await.unwrap();
+    assert_eq!(usage[0].org, "lillehammer", "{usage:?}");
+    assert_eq!(usage[0].messages, 24);
+    assert_eq!(usage[0].streams["VARDE_COMMUNITY"], 12);
+    assert_eq!(usage[0].streams["VARDE_O_gjovik"], 12);
+    assert_eq!(usage[1].org, "kcsirt");
+    assert_eq!(usage[1].messages, 1);
+
+    let purged = varde_bus::usage::purge_sender(&bus.js, &org("lillehammer"))
+        .await
+        .unwrap();
+    assert_eq!(
+        purged,
+        [
+            ("VARDE_COMMUNITY".to_string(), 12),
+            ("VARDE_O_gjovik".to_string(), 12)
+        ]
+    );
+    let usage = varde_bus::usage::usage(&bus.js).await.unwrap();
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0].org, "kcsirt");
+    let mut gjovik = bus.inbox(bus.identity("gjovik"), "gjovik").await.unwrap();
+    let got = drain(&mut gjovik, QUIET).await.unwrap();
+    assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["genuine"]);
+}
