@@ -54,10 +54,8 @@ impl WrapFormat {
 
     /// The magic as text, as `varde inspect` shows it.
     pub fn name(self) -> &'static str {
-        match self {
-            WrapFormat::AgeFile => "VRD1",
-            WrapFormat::Stanza => "VRD2",
-        }
+        // Both magics are ASCII.
+        std::str::from_utf8(self.magic()).unwrap_or("?")
     }
 
     /// What each wrap is, for people.

@@ -180,14 +180,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// What most commands need, read from `varde.toml`.
 pub type Session = varde_bus::session::Session<Settings>;
 
-async fn operator_js(config: &Path) -> anyhow::Result<async_nats::jetstream::Context> {
+/// The settings and a JetStream context of the `bus` commands (operator
+/// credentials).
+async fn operator_js(
+    config: &Path,
+) -> anyhow::Result<(Loaded<Settings>, async_nats::jetstream::Context)> {
     let settings: Loaded<Settings> = Loaded::read(config)?;
     let client = settings.nats().connect().await?;
-    Ok(varde_bus::transport::jetstream(client))
+    Ok((settings, varde_bus::transport::jetstream(client)))
 }
 
 async fn bus_usage(config: &Path, json: bool) -> anyhow::Result<()> {
-    let js = operator_js(config).await?;
+    let (_, js) = operator_js(config).await?;
     let usage = varde_bus::usage::usage(&js).await?;
     for u in &usage {
         if json {
@@ -212,7 +216,7 @@ async fn bus_purge(config: &Path, org: &str, yes: bool) -> anyhow::Result<()> {
             "purging removes every message {org} sent, for every reader; revoke its keys first, then run again with --yes"
         );
     }
-    let js = operator_js(config).await?;
+    let (_, js) = operator_js(config).await?;
     let purged = varde_bus::usage::purge_sender(&js, &org).await?;
     if purged.is_empty() {
         println!("{org} has no messages stored");
@@ -224,9 +228,7 @@ async fn bus_purge(config: &Path, org: &str, yes: bool) -> anyhow::Result<()> {
 }
 
 async fn bus_init(config: &Path, replicas: Option<usize>) -> anyhow::Result<()> {
-    let settings: Loaded<Settings> = Loaded::read(config)?;
-    let client = settings.nats().connect().await?;
-    let js = varde_bus::transport::jetstream(client);
+    let (settings, js) = operator_js(config).await?;
     let mut stream = settings.value.stream.clone();
     if let Some(r) = replicas {
         stream.replicas = r;

@@ -367,6 +367,25 @@ async fn provisioned_permissions_confine_each_org() {
         )
         .await
         .unwrap();
+    // Reading who sent how much, or purging another org's messages
+    // (`varde bus usage` / `purge` are the operator's).
+    assert!(varde_bus::usage::usage(&gjs).await.is_err());
+    gerrors
+        .expect("Publish to \"$JS.API.STREAM.NAMES\"")
+        .await
+        .unwrap();
+    gclient
+        .publish_with_reply(
+            "$JS.API.STREAM.PURGE.VARDE_COMMUNITY",
+            gclient.new_inbox(),
+            "{\"filter\":\"varde.v1.kcsirt.>\"}".into(),
+        )
+        .await
+        .unwrap();
+    gerrors
+        .expect("Publish to \"$JS.API.STREAM.PURGE.VARDE_COMMUNITY\"")
+        .await
+        .unwrap();
     assert!(gjs.delete_key_value(DIRECTORY_BUCKET).await.is_err());
     gerrors
         .expect("Publish to \"$JS.API.STREAM.DELETE.KV_varde-directory\"")

@@ -49,10 +49,12 @@ pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
-/// The envelope framing, and each recipient wrap's stanza check (both run
-/// before any signature or X25519 work).
+/// The envelope framing, and each `VRD1` wrap's stanza check (both run
+/// before any signature or X25519 work; a `VRD2` wrap is only a length).
 fn envelope_frame(data: &[u8]) {
-    if let Ok(framed) = envelope::parse(data) {
+    if let Ok(framed) = envelope::parse(data)
+        && framed.format == envelope::WrapFormat::AgeFile
+    {
         for (_, wrap) in &framed.wraps {
             let _ = envelope::check_wrap(wrap);
         }
