@@ -411,6 +411,15 @@ mod tests {
         let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();
         assert!(e.contains("varde.toml") && e.contains("forever"), "{e}");
 
+        let p = write(d.path(), "[stream]\nmax_per_sender_kind = 0\n");
+        let e = Loaded::<Settings>::read(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("varde.toml")
+                && e.contains("max_per_sender_kind")
+                && e.contains("without limit"),
+            "{e}"
+        );
+
         let e = Loaded::<Settings>::read(&d.path().join("nope.toml")).unwrap_err();
         assert!(matches!(e, SettingsError::NotFound { .. }));
     }

@@ -1,5 +1,5 @@
 //! Subject layout (docs/ARCHITECTURE.md "The journey of one message"). The sender comes first so broker
-//! permissions can pin each org to `varde.v1.<org>.>`:
+//! permissions can pin each org to `varde.v1.<org>.*.*.<kind>`:
 //!
 //! ```text
 //! varde.v1.<sender-org>.community.all.<kind>

@@ -292,6 +292,14 @@ pub struct StreamSettings {
     /// Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
     #[serde(default = "default_dup_window", with = "humantime_serde_compat")]
     pub duplicate_window: Duration,
+    /// Most envelopes one sender keeps of one kind in one stream (the
+    /// stream's `max_msgs_per_subject`: a subject names exactly one sender,
+    /// scope and kind). Past it the server drops that sender's oldest
+    /// envelope of that kind, never another sender's, so one org flooding
+    /// a stream bounds its own store and evicts nothing of anyone else's
+    /// (deploy/README.md "What one member can store").
+    #[serde(default = "default_per_sender_kind", deserialize_with = "at_least_one")]
+    pub max_per_sender_kind: i64,
 }
 
 fn one() -> usize {
@@ -303,6 +311,24 @@ fn default_max_age() -> Duration {
 fn default_dup_window() -> Duration {
     Duration::from_secs(5 * 60)
 }
+/// A week of one envelope a minute of one kind from one sender into one
+/// scope: far above any org's legitimate rate (the hub batches indicators),
+/// and 10,080 MiB at most per sender, kind and stream.
+pub const DEFAULT_PER_SENDER_KIND: i64 = 7 * 24 * 60;
+fn default_per_sender_kind() -> i64 {
+    DEFAULT_PER_SENDER_KIND
+}
+/// 0 and -1 mean "no limit" to nats-server: refused, so the bound cannot
+/// be switched off by a typo.
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = i64::deserialize(d)?;
+    if n < 1 {
+        return Err(serde::de::Error::custom(format!(
+            "{n} would let one sender store without limit; give at least 1"
+        )));
+    }
+    Ok(n)
+}
 
 impl Default for StreamSettings {
     fn default() -> Self {
@@ -310,6 +336,7 @@ impl Default for StreamSettings {
             replicas: 1,
             max_age: default_max_age(),
             duplicate_window: default_dup_window(),
+            max_per_sender_kind: DEFAULT_PER_SENDER_KIND,
         }
     }
 }
@@ -345,6 +372,7 @@ pub fn stream_config(s: &StreamSettings, scope: &Target) -> stream::Config {
         duplicate_window: s.duplicate_window,
         num_replicas: s.replicas,
         max_message_size: crate::envelope::MAX_ENVELOPE as i32,
+        max_messages_per_subject: s.max_per_sender_kind,
         // Envelopes are immutable evidence: nobody deletes single messages.
         deny_delete: true,
         allow_direct: true,
@@ -359,6 +387,7 @@ fn settings_of(c: &stream::Config) -> StreamSettings {
         replicas: c.num_replicas,
         max_age: c.max_age,
         duplicate_window: c.duplicate_window,
+        max_per_sender_kind: c.max_messages_per_subject,
     }
 }
 
@@ -486,6 +515,7 @@ async fn reconcile(
                 || have.duplicate_window != want.duplicate_window
                 || have.num_replicas != want.num_replicas
                 || have.max_message_size != want.max_message_size
+                || have.max_messages_per_subject != want.max_messages_per_subject
                 || have.deny_delete != want.deny_delete;
             if update && differs {
                 js.update_stream(&want)

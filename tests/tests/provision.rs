@@ -711,3 +711,106 @@ async fn members_cannot_make_kv_consumers_or_store_oversized_messages() {
     let e = refused.err().unwrap().to_string();
     assert!(e.to_lowercase().contains("maximum"), "{e}");
 }
+
+/// One member flooding a stream keeps at most `max_per_sender_kind`
+/// envelopes of a kind there: the server drops the flooder's own oldest,
+/// never another org's, and a made-up kind (a fresh subject with a limit of
+/// its own) is refused by the member's permissions. Also shows that
+/// `varde bus init` brings an existing stream to a new limit.
+#[tokio::test]
+async fn a_flooding_member_keeps_only_its_limit_and_evicts_nothing_of_others() {
+    let bus = ProvisionedBus::start(Synthetic::demo(), "max_payload: 2MB\n")
+        .await
+        .unwrap();
+    let limit = 5;
+    let report = transport::init(
+        &bus.js,
+        &transport::StreamSettings {
+            max_per_sender_kind: limit,
+            ..Default::default()
+        },
+        Some(&bus.handle.current()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report
+            .streams
+            .updated
+            .contains(&subject::COMMUNITY_STREAM.to_string()),
+        "{report:?}"
+    );
+
+    let (kclient, _kerrors) = bus.connect_as("kcsirt").await.unwrap();
+    let kjs = impatient(kclient);
+    for i in 0..3 {
+        let ack = kjs
+            .publish(
+                "varde.v1.kcsirt.community.all.chat",
+                format!("kcsirt {i}").into(),
+            )
+            .await
+            .unwrap()
+            .await;
+        assert!(ack.is_ok(), "{ack:?}");
+    }
+    let (gclient, mut gerrors) = bus.connect_as("gjovik").await.unwrap();
+    let gjs = impatient(gclient.clone());
+    for i in 0..40 {
+        // Every publish is accepted: the flooder is not told, it only
+        // overwrites itself.
+        let ack = gjs
+            .publish(
+                "varde.v1.gjovik.community.all.chat",
+                format!("flood {i}").into(),
+            )
+            .await
+            .unwrap()
+            .await;
+        assert!(ack.is_ok(), "{ack:?}");
+    }
+    let usage = varde_bus::usage::usage(&bus.js).await.unwrap();
+    let of = |org: &str| {
+        usage
+            .iter()
+            .find(|u| u.org == org)
+            .map(|u| u.streams[subject::COMMUNITY_STREAM])
+    };
+    assert_eq!(of("gjovik"), Some(limit as u64), "{usage:?}");
+    assert_eq!(of("kcsirt"), Some(3), "{usage:?}");
+    // What stays of the flooder is its newest.
+    let stream = bus.js.get_stream(subject::COMMUNITY_STREAM).await.unwrap();
+    let last = stream
+        .direct_get_last_for_subject("varde.v1.gjovik.community.all.chat")
+        .await
+        .unwrap();
+    assert_eq!(&last.payload[..], b"flood 39");
+    let kept = stream
+        .direct_get_next_for_subject("varde.v1.gjovik.community.all.chat", None)
+        .await
+        .unwrap();
+    assert_eq!(&kept.payload[..], b"flood 35");
+    let first = stream
+        .direct_get_next_for_subject("varde.v1.kcsirt.community.all.chat", None)
+        .await
+        .unwrap();
+    assert_eq!(&first.payload[..], b"kcsirt 0");
+
+    // A made-up kind would be a new subject with a limit of its own: the
+    // server refuses the publish before JetStream sees it.
+    gclient
+        .publish("varde.v1.gjovik.community.all.chat2", "x".into())
+        .await
+        .unwrap();
+    gerrors
+        .expect("Publish to \"varde.v1.gjovik.community.all.chat2\"")
+        .await
+        .unwrap();
+    let usage = varde_bus::usage::usage(&bus.js).await.unwrap();
+    let gjovik: u64 = usage
+        .iter()
+        .filter(|u| u.org == "gjovik")
+        .map(|u| u.messages)
+        .sum();
+    assert_eq!(gjovik, limit as u64, "{usage:?}");
+}

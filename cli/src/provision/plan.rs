@@ -114,10 +114,15 @@ impl Member {
         let durable = self.durable();
         let kv_stream = format!("KV_{DIRECTORY_BUCKET}");
         let kv_subjects = format!("$KV.{DIRECTORY_BUCKET}");
-        let mut publish = vec![
-            // Its own envelopes; the PubAck comes back on its inbox.
-            format!("{}.{org}.>", subject::PREFIX),
-        ];
+        // Its own envelopes, of the known kinds only; the PubAck comes back
+        // on its inbox. Naming the kinds bounds what it can store: each
+        // stream keeps at most `max_per_sender_kind` envelopes per subject,
+        // and with any last token allowed every made-up kind would be a new
+        // subject with a limit of its own.
+        let mut publish: Vec<String> = Kind::ALL
+            .iter()
+            .map(|kind| format!("{}.{org}.*.*.{kind}", subject::PREFIX))
+            .collect();
         for stream in self.streams() {
             publish.extend([
                 // Inbox::open with `create = false`: get_consumer_from_stream.
@@ -285,7 +290,16 @@ mod tests {
 
         let gjovik = plan.member("gjovik").unwrap();
         let p = gjovik.permissions();
-        assert!(p.publish.contains(&"varde.v1.gjovik.>".to_string()));
+        assert!(
+            p.publish
+                .contains(&"varde.v1.gjovik.*.*.advisory".to_string())
+        );
+        // Known kinds only, each by name: no `>` and no `*` as the kind.
+        assert!(
+            !p.publish
+                .iter()
+                .any(|s| s.starts_with("varde.v1.") && (s.ends_with(".>") || s.ends_with(".*")))
+        );
         assert!(
             p.publish
                 .contains(&"$JS.API.CONSUMER.MSG.NEXT.VARDE_O_gjovik.gjovik".to_string())
