@@ -25,6 +25,7 @@ pub mod directory_kv;
 pub mod envelope;
 pub mod inbox;
 pub mod keys;
+pub mod kind_rules;
 pub mod logging;
 pub mod replay;
 pub mod seal;

@@ -33,6 +33,7 @@ use crate::envelope::{
     self, FLAG_ENCRYPTED, FrameError, MAX_ENVELOPE, MAX_RECIPIENTS, WrapError, WrapFormat,
 };
 use crate::keys::Identity;
+use crate::kind_rules::{self, KindRuleError};
 pub use crate::replay::{DEFAULT_SKEW, ReplayGuard, ReplayKey};
 use crate::replay::{DEFAULT_WINDOW, ReplayFile, ReplayFileError};
 use crate::subject;
@@ -166,6 +167,8 @@ pub enum SealError {
     Oversized { size: usize },
     #[error("payload does not fit its kind: {0}")]
     Payload(#[from] PayloadError),
+    #[error(transparent)]
+    KindRule(#[from] KindRuleError),
     #[error("cannot wrap the content key for {key}: {reason}")]
     Wrap { key: KeyId, reason: String },
     #[error("cannot encrypt: {0}")]
@@ -212,6 +215,8 @@ pub enum OpenError {
     SubjectMismatch { subject: String, reason: String },
     #[error("label/audience mismatch: {0}")]
     LabelAudience(AudienceError),
+    #[error("refused by the rule of its kind: {0}")]
+    KindRule(KindRuleError),
     #[error("label {label} does not match the encryption flag of the envelope")]
     LabelEncryptionMismatch { label: Tlp },
     #[error("message {id} expired at {at}")]
@@ -253,6 +258,7 @@ impl OpenError {
             OpenError::SenderMismatch { .. } => "sender_mismatch",
             OpenError::SubjectMismatch { .. } => "subject_mismatch",
             OpenError::LabelAudience(_) => "label_audience",
+            OpenError::KindRule(_) => "kind_rule",
             OpenError::LabelEncryptionMismatch { .. } => "label_encryption",
             OpenError::Expired { .. } => "expired",
             OpenError::FromTheFuture { .. } => "from_the_future",
@@ -343,6 +349,7 @@ pub fn seal_at(
     // The whole audience first: its errors (unknown names, inactive keys,
     // nobody to read it) are the sender's, whichever copy they fall in.
     audience::recipients(dir, draft.label, &draft.audience, now)?;
+    kind_rules::check(dir, &identity.org, draft.kind, draft.label, &draft.audience)?;
     let header = Header {
         v: 1,
         id: draft.id.unwrap_or_else(Uuid::now_v7),
@@ -562,6 +569,14 @@ pub fn verify<'a>(
         });
     }
     audience::check(header.label, &header.audience).map_err(OpenError::LabelAudience)?;
+    kind_rules::check(
+        dir,
+        &header.sender.org,
+        header.kind,
+        header.label,
+        &header.audience,
+    )
+    .map_err(OpenError::KindRule)?;
     let members = audience::Members::new(dir, &header.audience);
     for (id, _) in &framed.wraps {
         // Keys our directory does not know yet (version skew) are tolerated;

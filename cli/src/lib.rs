@@ -2,6 +2,7 @@
 //! sub-command lives in its own module and calls library code.
 
 pub mod bench;
+mod campaign;
 mod directory;
 mod hub;
 mod inspect;
@@ -73,6 +74,14 @@ pub enum Command {
     Hub(crate::hub::HubCommand),
     /// Export what this identity may read as STIX 2.1 or a MISP feed.
     Export(crate::hub::ExportArgs),
+    /// The CSIRT's campaigns: ask target orgs where they stand on a
+    /// warning, see who answered, who was reminded, who is past the
+    /// deadline.
+    #[command(subcommand)]
+    Campaign(crate::campaign::Command),
+    /// Tell the CSIRT (and only the CSIRT) where your org stands on an
+    /// advisory or alert.
+    Status(crate::campaign::StatusArgs),
     /// Measure seal/open and end-to-end throughput against baselines
     /// (`varde bench hub`: the hub's ingest and routing).
     Bench(BenchArgs),
@@ -165,6 +174,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hub(crate::hub::HubCommand::Run) => crate::hub::run(&cfg).await,
         Command::Hub(crate::hub::HubCommand::Warninglists(a)) => crate::hub::warninglists(a, &cfg),
         Command::Export(a) => crate::hub::export(a, &cfg).await,
+        Command::Campaign(c) => crate::campaign::run(c, &cfg).await,
+        Command::Status(a) => crate::campaign::status(a, &cfg).await,
         Command::Bench(BenchArgs {
             mode: Some(BenchMode::Hub(a)),
             ..

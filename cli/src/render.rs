@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fmt::Display;
 
 use owo_colors::OwoColorize;
-use varde_schemas::payload::IncidentAction;
+use varde_schemas::payload::{CampaignAction, IncidentAction};
 use varde_schemas::{Header, Payload, Tlp};
 
 /// The label as a coloured badge (true colour), or plain when `colour` is off.
@@ -243,6 +243,37 @@ pub fn human(h: &Header, p: &Payload, colour: bool) -> String {
             safe(&n.matched.value),
             safe(&n.source),
             safe(&n.message)
+        ),
+        Payload::Status(st) => format!(
+            "  status on {}: {}{}{}",
+            safe(&st.about),
+            st.state,
+            st.by
+                .as_ref()
+                .and_then(|p| p.display_name.as_deref())
+                .map(|b| format!(" (by {})", safe(b)))
+                .unwrap_or_default(),
+            st.note
+                .as_deref()
+                .map(|n| format!("\n  {}", safe(n)))
+                .unwrap_or_default()
+        ),
+        Payload::Campaign(c) => format!(
+            "  campaign {} on {}: {}{}{}\n  {}",
+            c.campaign,
+            safe(&c.about),
+            match &c.action {
+                CampaignAction::Opened => "opened".to_string(),
+                CampaignAction::Reminder { n } => format!("reminder {n}"),
+                CampaignAction::Closed => "closed".to_string(),
+            },
+            c.deadline
+                .map(|d| format!(", deadline {d}"))
+                .unwrap_or_default(),
+            c.your_status
+                .map(|s| format!(", your status {s}"))
+                .unwrap_or_default(),
+            safe(&c.title)
         ),
     };
     format!("{head}\n{body}")

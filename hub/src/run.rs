@@ -18,6 +18,7 @@ use super::sighting::{Outcome, SightingDesk};
 use super::source::Input;
 use varde_bus::inbox::{Inbox, InboxConfig, InboxError};
 use varde_bus::seal::{self, Draft, Opener};
+use varde_campaign::Desk;
 
 /// How often a drop folder is looked at when the source sets no `every`.
 const WATCH_EVERY: Duration = Duration::from_secs(5);
@@ -31,52 +32,89 @@ pub struct SightingStats {
     pub published: u64,
 }
 
-/// The hub's durable inbox of sightings addressed to its org.
-pub async fn sighting_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError> {
+/// The hub's durable inbox: sightings and statuses addressed to its org
+/// (one consumer on the org's stream, two filters).
+pub async fn hub_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError> {
     let me = &hub.identity.org;
     let durable = hub
         .settings
         .durable
         .clone()
         .unwrap_or_else(|| format!("{me}-hub"));
-    let filter = format!(
-        "{}.*.org.{me}.{}",
-        varde_bus::subject::PREFIX,
-        Kind::Sighting
-    );
-    let mut cfg = InboxConfig::durable(durable, vec![filter]);
+    let filters = [Kind::Sighting, Kind::Status]
+        .iter()
+        .map(|k| format!("{}.*.org.{me}.{k}", varde_bus::subject::PREFIX))
+        .collect();
+    let mut cfg = InboxConfig::durable(durable, filters);
     cfg.create = create;
-    // Sightings are counted once each, across restarts too.
+    // Sightings are counted and statuses recorded once each, across
+    // restarts too.
     let replay = hub.settings.state_dir.join("replay.bin");
     let opener = Opener::persistent(hub.identity.clone(), &replay)?;
     Inbox::open(&hub.js, &cfg, Arc::new(opener), hub.directory.clone()).await
 }
 
-/// Handles sightings until the inbox ends, or until nothing arrived for
-/// `idle` when given (tests, one-shot runs). Each delivery is acked only
-/// after its count is saved and any aggregate is stored on the bus.
-pub async fn serve_sightings(
+/// The campaign desk of `hub`: its store in the hub's state dir.
+pub fn campaign_desk(hub: &Hub) -> Result<Desk, varde_campaign::StoreError> {
+    let store = varde_campaign::Store::open(&hub.settings.campaign_store())?;
+    Ok(Desk::new(
+        store,
+        hub.identity.clone(),
+        hub.directory.clone(),
+        hub.js.clone(),
+    ))
+}
+
+/// Handles the hub's inbox until it ends, or until nothing arrived for
+/// `idle` when given (tests, one-shot runs): sightings are counted,
+/// statuses go to the campaign desk, and every `campaign_tick` the desk
+/// sends what is due (openings, reminders). Each delivery is acked only
+/// after its effect is saved (and any aggregate is stored on the bus).
+pub async fn serve_inbox(
     hub: &Hub,
     desk: &mut SightingDesk,
+    campaigns: &mut Desk,
     inbox: &mut Inbox,
     idle: Option<Duration>,
 ) -> anyhow::Result<SightingStats> {
     let mut stats = SightingStats::default();
+    let mut clock = tokio::time::interval(hub.settings.campaign_tick);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Only a delivery counts as activity for `idle`, not the clock.
+    let mut quiet_until = idle.map(|i| tokio::time::Instant::now() + i);
     loop {
-        let next = match idle {
-            Some(d) => match tokio::time::timeout(d, inbox.next()).await {
-                Ok(n) => n,
-                Err(_) => return Ok(stats),
-            },
-            None => inbox.next().await,
+        let next = tokio::select! {
+            n = inbox.next() => n,
+            _ = clock.tick() => {
+                let now = Timestamp::now();
+                campaigns.send_pending(now).await?;
+                campaigns.remind_due(now).await?;
+                continue;
+            }
+            _ = async {
+                match quiet_until {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => return Ok(stats),
         };
+        quiet_until = idle.map(|i| tokio::time::Instant::now() + i);
         let Some(d) = next else { return Ok(stats) };
         let d = d?;
         stats.received += 1;
         let h = &d.opened.header;
-        let Payload::Sighting(s) = &d.opened.payload else {
-            d.ack().await?;
-            continue;
+        let s = match &d.opened.payload {
+            Payload::Sighting(s) => s,
+            Payload::Status(_) => {
+                let handled = campaigns.handle(&d)?;
+                tracing::debug!(id = %h.id, ?handled, "status");
+                d.ack_confirmed().await?;
+                continue;
+            }
+            _ => {
+                d.ack().await?;
+                continue;
+            }
         };
         let ind = varde_schemas::payload::Indicator::new(s.kind, &s.value);
         let noise = ind
@@ -221,9 +259,10 @@ pub async fn run(
         s.sighting_window,
         s.state_dir.join("sightings.json"),
     )?;
-    let mut inbox = sighting_inbox(&hub, create_consumer).await?;
-    tracing::info!(org = %hub.identity.org, "hub running; consuming sightings");
-    let served = serve_sightings(&hub, &mut desk, &mut inbox, None);
+    let mut campaigns = campaign_desk(&hub)?;
+    let mut inbox = hub_inbox(&hub, create_consumer).await?;
+    tracing::info!(org = %hub.identity.org, "hub running; consuming sightings and statuses");
+    let served = serve_inbox(&hub, &mut desk, &mut campaigns, &mut inbox, None);
     let result = tokio::select! {
         r = served => r.map(|_| ()),
         _ = shutdown() => {

@@ -82,6 +82,9 @@ pub struct HubSettings {
     /// Durable consumer of the hub's inbox (sightings).
     #[serde(default)]
     pub durable: Option<String>,
+    /// How often the campaign desk looks for reminders due (`30s`).
+    #[serde(default = "default_campaign_tick", deserialize_with = "duration")]
+    pub campaign_tick: Duration,
     /// Sources for `varde hub run`.
     #[serde(default)]
     pub sources: Vec<SourceSettings>,
@@ -101,12 +104,18 @@ impl Default for HubSettings {
             sighting_threshold: default_sighting_threshold(),
             sighting_window: default_sighting_window(),
             durable: None,
+            campaign_tick: default_campaign_tick(),
             sources: Vec::new(),
         }
     }
 }
 
 impl HubSettings {
+    /// The campaign desk's store (campaigns, targets, statuses).
+    pub fn campaign_store(&self) -> std::path::PathBuf {
+        self.state_dir.join("campaigns.sqlite")
+    }
+
     pub fn max_input_bytes(&self) -> u64 {
         self.max_input_mib.saturating_mul(1 << 20)
     }
@@ -194,6 +203,9 @@ fn default_batch_size() -> usize {
 }
 fn default_sighting_threshold() -> u32 {
     3
+}
+fn default_campaign_tick() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_sighting_window() -> Duration {
     Duration::from_secs(24 * 3600)

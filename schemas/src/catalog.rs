@@ -17,6 +17,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("chat", schema_of::<payload::Chat>()),
         ("incident", schema_of::<payload::Incident>()),
         ("notification", schema_of::<payload::Notification>()),
+        ("status", schema_of::<payload::Status>()),
+        ("campaign", schema_of::<payload::Campaign>()),
         ("header", schema_of::<header::Header>()),
         ("directory", schema_of::<directory::Directory>()),
         (

@@ -26,10 +26,14 @@ pub enum Kind {
     Chat,
     Incident,
     Notification,
+    /// An org's remediation status, to the CSIRT alone.
+    Status,
+    /// The CSIRT's campaign (opened, reminder, closed), to one org alone.
+    Campaign,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Indicator,
         Kind::Advisory,
         Kind::Alert,
@@ -38,6 +42,8 @@ impl Kind {
         Kind::Chat,
         Kind::Incident,
         Kind::Notification,
+        Kind::Status,
+        Kind::Campaign,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -50,6 +56,8 @@ impl Kind {
             Kind::Chat => "chat",
             Kind::Incident => "incident",
             Kind::Notification => "notification",
+            Kind::Status => "status",
+            Kind::Campaign => "campaign",
         }
     }
 }
@@ -62,7 +70,7 @@ impl fmt::Display for Kind {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{0}` is not a message kind (indicator, advisory, alert, sighting, ack, chat, incident, notification)"
+    "`{0}` is not a message kind (indicator, advisory, alert, sighting, ack, chat, incident, notification, status, campaign)"
 )]
 pub struct UnknownKind(pub String);
 

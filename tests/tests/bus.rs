@@ -30,6 +30,19 @@ fn person(name: &str) -> Person {
     }
 }
 
+/// The kinds whose sender picks label and audience (status and campaign
+/// have theirs fixed by `kind_rules`).
+const FREE_KINDS: [Kind; 8] = [
+    Kind::Indicator,
+    Kind::Advisory,
+    Kind::Alert,
+    Kind::Sighting,
+    Kind::Ack,
+    Kind::Chat,
+    Kind::Incident,
+    Kind::Notification,
+];
+
 fn payload(kind: Kind) -> Payload {
     let now = Timestamp::now();
     match kind {
@@ -95,6 +108,9 @@ fn payload(kind: Kind) -> Payload {
             by: person("Ola"),
             text: None,
         }),
+        Kind::Status | Kind::Campaign => {
+            unreachable!("fixed label and audience: tests/tests/campaign.rs")
+        }
         Kind::Notification => Payload::Notification(Notification {
             indicator: Indicator::new(IndicatorType::Ipv4, "10.20.1.1").unwrap(),
             matched: Match {
@@ -124,7 +140,7 @@ async fn every_kind_and_label_reaches_exactly_its_audience() {
         Tlp::Red => Audience::people([kari.key_id]),
     };
     let mut sent = 0;
-    for kind in Kind::ALL {
+    for kind in FREE_KINDS {
         for label in Tlp::ALL {
             bus.publish(&kc, Draft::new(&payload(kind), label, audience(label)))
                 .await
@@ -169,7 +185,7 @@ async fn every_kind_and_label_reaches_exactly_its_audience() {
             .iter()
             .map(|d| (d.opened.header.kind, d.opened.header.label))
             .collect();
-        let want: BTreeSet<(Kind, Tlp)> = Kind::ALL
+        let want: BTreeSet<(Kind, Tlp)> = FREE_KINDS
             .into_iter()
             .flat_map(|k| labels.iter().map(move |l| (k, *l)))
             .collect();

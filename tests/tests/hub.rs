@@ -616,13 +616,14 @@ async fn bad_input_is_counted_and_reported_and_the_rest_ingested() {
 #[tokio::test]
 async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_count() {
     use varde_bus::seal::Draft;
-    use varde_hub::run::{serve_sightings, sighting_inbox};
+    use varde_hub::run::{campaign_desk, hub_inbox, serve_inbox};
     use varde_hub::sighting::SightingDesk;
 
     let bus = BusFixture::start().await.unwrap();
     let state = tempfile::tempdir().unwrap();
     let h = hub(&bus, state.path(), |_| {});
-    let mut hub_inbox = sighting_inbox(&h, true).await.unwrap();
+    let mut hub_inbox = hub_inbox(&h, true).await.unwrap();
+    let mut campaigns = campaign_desk(&h).unwrap();
     let mut desk = SightingDesk::open(
         3,
         Duration::from_secs(24 * 3600),
@@ -660,7 +661,7 @@ async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_co
     report("gjovik").await;
     report("lillehammer").await;
     report("gjovik").await; // the same org twice counts once
-    let st = serve_sightings(&h, &mut desk, &mut hub_inbox, Some(IDLE))
+    let st = serve_inbox(&h, &mut desk, &mut campaigns, &mut hub_inbox, Some(IDLE))
         .await
         .unwrap();
     assert_eq!((st.received, st.counted, st.published), (3, 3, 0));
@@ -671,7 +672,7 @@ async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_co
     );
 
     report("innlandet-fk").await;
-    let st = serve_sightings(&h, &mut desk, &mut hub_inbox, Some(IDLE))
+    let st = serve_inbox(&h, &mut desk, &mut campaigns, &mut hub_inbox, Some(IDLE))
         .await
         .unwrap();
     assert_eq!((st.received, st.published), (1, 1));
@@ -710,7 +711,7 @@ async fn sightings_from_two_orgs_publish_nothing_and_from_three_one_anonymous_co
     )
     .unwrap();
     report("lillehammer").await;
-    let st = serve_sightings(&h, &mut desk, &mut hub_inbox, Some(IDLE))
+    let st = serve_inbox(&h, &mut desk, &mut campaigns, &mut hub_inbox, Some(IDLE))
         .await
         .unwrap();
     assert_eq!((st.received, st.published), (1, 0));

@@ -207,8 +207,7 @@ async fn provisioned_permissions_confine_each_org() {
     // The hub reads the sighting from its own consumer.
     let (hclient, mut herrors) = bus.connect_as("kcsirt-hub").await.unwrap();
     let hub_cfg =
-        InboxConfig::durable("kcsirt-hub", vec![provision::plan::hub_filter(&kcsirt.org)])
-            .bind_only();
+        InboxConfig::durable("kcsirt-hub", provision::plan::hub_filters(&kcsirt.org)).bind_only();
     let mut hub_inbox = Inbox::open(
         &transport::jetstream(hclient.clone()),
         &hub_cfg,

@@ -84,7 +84,7 @@ fn every_example_validates_and_parses() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 10);
+    assert_eq!(checked, 12);
 }
 
 #[test]

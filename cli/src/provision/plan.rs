@@ -77,9 +77,13 @@ pub fn hub_durable(csirt: &OrgId) -> String {
     format!("{csirt}-hub")
 }
 
-/// The subject filter of the hub's durable: sightings addressed to the CSIRT.
-pub fn hub_filter(csirt: &OrgId) -> String {
-    format!("{}.*.org.{csirt}.{}", subject::PREFIX, Kind::Sighting)
+/// The subject filters of the hub's durable: sightings and statuses
+/// addressed to the CSIRT (as `varde_hub::run::hub_inbox` asks for).
+pub fn hub_filters(csirt: &OrgId) -> Vec<String> {
+    [Kind::Sighting, Kind::Status]
+        .iter()
+        .map(|k| format!("{}.*.org.{csirt}.{k}", subject::PREFIX))
+        .collect()
 }
 
 pub use varde_bus::subject::inbox_prefix;
@@ -217,7 +221,7 @@ impl Plan {
             name: hub_durable(&csirt),
             org: csirt.clone(),
             role: Role::Hub,
-            filters: vec![hub_filter(&csirt)],
+            filters: hub_filters(&csirt),
         });
         members.sort_by(|a, b| a.name.cmp(&b.name));
         for m in &members {
@@ -350,12 +354,15 @@ mod tests {
         let hub = plan.member("kcsirt-hub").unwrap();
         assert_eq!(
             hub.filters,
-            vec!["varde.v1.*.org.kcsirt.sighting".to_string()]
+            [
+                "varde.v1.*.org.kcsirt.sighting",
+                "varde.v1.*.org.kcsirt.status"
+            ]
         );
         assert!(
             hub.permissions()
                 .publish
-                .contains(&"varde.v1.kcsirt.>".to_string())
+                .contains(&"varde.v1.kcsirt.*.*.campaign".to_string())
         );
     }
 

@@ -376,7 +376,13 @@ pub fn bundle(items: &[Opened]) -> Value {
                 }
                 b.add(label, r);
             }
-            Payload::Ack(_) | Payload::Chat(_) | Payload::Incident(_) => {}
+            // Statuses and campaign messages are the CSIRT's follow-up
+            // bookkeeping, not intelligence: never exported.
+            Payload::Ack(_)
+            | Payload::Chat(_)
+            | Payload::Incident(_)
+            | Payload::Status(_)
+            | Payload::Campaign(_) => {}
         }
     }
     json!({

@@ -4,6 +4,7 @@
 mod ack;
 mod advisory;
 mod alert;
+mod campaign;
 mod chat;
 mod incident;
 mod indicator;
@@ -16,6 +17,9 @@ mod sighting;
 pub use ack::Ack;
 pub use advisory::{Advisory, Product, Severity};
 pub use alert::Alert;
+pub use campaign::{
+    Campaign, CampaignAction, MAX_ABOUT, MAX_NOTE, RemediationState, Status, UnknownState,
+};
 pub use chat::{Attachment, Chat, ChatAction};
 pub use incident::{Incident, IncidentAction};
 pub use indicator::{Indicator, IndicatorBatch, IndicatorType};
@@ -55,6 +59,8 @@ pub enum Payload {
     Chat(Chat),
     Incident(Incident),
     Notification(Notification),
+    Status(Status),
+    Campaign(Campaign),
 }
 
 /// A payload that does not parse as its header's kind.
@@ -68,6 +74,10 @@ pub enum PayloadError {
     },
     #[error("indicator batch holds {count} indicators; the limit is {MAX_INDICATORS}")]
     TooManyIndicators { count: usize },
+    #[error(
+        "{kind} payload is over its bounds (`about` 1..={MAX_ABOUT} bytes, note or title ≤ {MAX_NOTE})"
+    )]
+    Bounds { kind: Kind },
 }
 
 impl Payload {
@@ -81,6 +91,8 @@ impl Payload {
             Payload::Chat(_) => Kind::Chat,
             Payload::Incident(_) => Kind::Incident,
             Payload::Notification(_) => Kind::Notification,
+            Payload::Status(_) => Kind::Status,
+            Payload::Campaign(_) => Kind::Campaign,
         }
     }
 
@@ -107,6 +119,20 @@ impl Payload {
             Kind::Chat => Payload::Chat(parse(kind, bytes)?),
             Kind::Incident => Payload::Incident(parse(kind, bytes)?),
             Kind::Notification => Payload::Notification(parse(kind, bytes)?),
+            Kind::Status => {
+                let s: Status = parse(kind, bytes)?;
+                if !s.within_limits() {
+                    return Err(PayloadError::Bounds { kind });
+                }
+                Payload::Status(s)
+            }
+            Kind::Campaign => {
+                let c: Campaign = parse(kind, bytes)?;
+                if !c.within_limits() {
+                    return Err(PayloadError::Bounds { kind });
+                }
+                Payload::Campaign(c)
+            }
         };
         Ok(p)
     }
@@ -123,6 +149,8 @@ impl Payload {
             Payload::Chat(p) => serde_json::to_vec(p),
             Payload::Incident(p) => serde_json::to_vec(p),
             Payload::Notification(p) => serde_json::to_vec(p),
+            Payload::Status(p) => serde_json::to_vec(p),
+            Payload::Campaign(p) => serde_json::to_vec(p),
         };
         r.unwrap_or_default()
     }

@@ -136,6 +136,8 @@ pub fn kind(lang: Language, k: Kind) -> &'static str {
         (Language::En, Kind::Chat) => "chat message",
         (Language::En, Kind::Incident) => "incident message",
         (Language::En, Kind::Notification) => "notification",
+        (Language::En, Kind::Status) => "status report",
+        (Language::En, Kind::Campaign) => "campaign message",
         (Language::Nb, Kind::Indicator) => "indikatorsett",
         (Language::Nb, Kind::Advisory) => "sikkerhetsvarsel",
         (Language::Nb, Kind::Alert) => "hastevarsel",
@@ -144,6 +146,8 @@ pub fn kind(lang: Language, k: Kind) -> &'static str {
         (Language::Nb, Kind::Chat) => "chatmelding",
         (Language::Nb, Kind::Incident) => "hendelsesmelding",
         (Language::Nb, Kind::Notification) => "funnmelding",
+        (Language::Nb, Kind::Status) => "statusmelding",
+        (Language::Nb, Kind::Campaign) => "oppfølgingsmelding",
     }
 }
 
