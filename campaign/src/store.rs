@@ -14,6 +14,12 @@ use varde_schemas::{KeyId, OrgId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("campaign store {path}: cannot create its folder: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("campaign store {path}: {source}")]
     Sql {
         path: String,
@@ -119,6 +125,12 @@ impl Store {
             path: shown.clone(),
             source,
         };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: shown.clone(),
+                source,
+            })?;
+        }
         let conn = Connection::open(path).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;

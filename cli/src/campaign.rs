@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use jiff::Timestamp;
 use varde_bus::kind_rules;
 use varde_bus::seal::{self, Draft};
@@ -77,8 +76,6 @@ pub struct StatusArgs {
 
 fn desk(s: &Session) -> anyhow::Result<Desk> {
     let state_dir = s.settings.path(&s.settings.value.hub.state_dir);
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
     let store = Store::open(&state_dir.join("campaigns.sqlite"))?;
     Ok(Desk::new(
         store,

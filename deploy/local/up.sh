@@ -162,6 +162,19 @@ done
 say "gjovik gets a TLP:AMBER+STRICT notification for its own address, and the community batch:"
 "$VARDE" -c gjovik/varde.toml tail --durable
 
+say "kcsirt opens a campaign for KCSIRT-2026-0042: gjovik and lillehammer are asked where they stand"
+"$VARDE" -c kcsirt/varde.toml campaign open --about KCSIRT-2026-0042 \
+  --title "Citrix NetScaler: patch to 14.1-29.72 by Friday" \
+  --org gjovik --org lillehammer --deadline 3d --remind-every 1d
+say "Kari at gjovik tells the CSIRT, and only the CSIRT (TLP:AMBER+STRICT), that gjovik has patched:"
+"$VARDE" -c gjovik/varde.toml status KCSIRT-2026-0042 remediated "patched 14:05" --by "Kari Nordmann"
+for _ in $(seq 1 60); do
+  "$VARDE" -c kcsirt/varde.toml campaign show KCSIRT-2026-0042 | grep -q remediated && break
+  sleep 0.5
+done
+say "The CSIRT's picture of the campaign (the hub recorded Kari's status; lillehammer has not answered):"
+"$VARDE" -c kcsirt/varde.toml campaign show KCSIRT-2026-0042
+
 if [[ -x "$ROOT/deploy/local/matrix.sh" ]]; then
   "$ROOT/deploy/local/matrix.sh"
 fi

@@ -58,6 +58,33 @@ impl BusFixture {
         Ok(sealed)
     }
 
+    /// A `varde.toml` for `who` in `dir`, next to its key files (0600) and
+    /// the signed directory: consumers created on demand, the hub's state in
+    /// `state-<who>`.
+    pub fn write_config(&self, dir: &std::path::Path, who: &str) -> Result<PathBuf> {
+        use varde_bus::keys;
+        let id = self.identity(who);
+        keys::write_private(
+            &dir.join(format!("{who}.age")),
+            keys::age_identity_file(&id.age).as_bytes(),
+        )?;
+        keys::write_private(
+            &dir.join(format!("{who}.sign")),
+            keys::signing_key_file(&id.signing, who).as_bytes(),
+        )?;
+        std::fs::write(dir.join("directory.json"), self.world.signed()?)?;
+        let root = keys::encode_verifying_key(&self.world.root.verifying_key());
+        let cfg = format!(
+            "[identity]\norg = \"{who}\"\nage = \"{who}.age\"\nsigning = \"{who}.sign\"\n\n\
+             [directory]\nroot_keys = [\"{root}\"]\nfile = \"directory.json\"\nwatch = false\n\n\
+             [nats]\nurl = \"{}\"\n\n[consumer]\ncreate = true\n\n[hub]\nstate_dir = \"state-{who}\"\n",
+            self.nats.url(),
+        );
+        let path = dir.join(format!("{who}.toml"));
+        std::fs::write(&path, cfg)?;
+        Ok(path)
+    }
+
     /// A durable inbox for `who`, reading everything its org may read.
     pub async fn inbox(&self, who: Arc<Identity>, durable: &str) -> Result<Inbox> {
         self.inbox_with(who, durable, |_| {}).await

@@ -360,3 +360,101 @@ async fn a_member_can_send_a_status_only_to_the_csirt_and_only_as_itself() {
         ]
     );
 }
+
+/// The commands as the CSIRT and a member use them: `varde campaign open`,
+/// `varde status` from gjovik, the hub records it, `varde campaign show`
+/// (table and CSV) and `close`.
+#[tokio::test]
+async fn cli_opens_a_campaign_takes_a_status_and_shows_the_picture() {
+    let bus = BusFixture::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = bus.write_config(dir.path(), "kcsirt").unwrap();
+    let gj = bus.write_config(dir.path(), "gjovik").unwrap();
+
+    let out = varde_tests::varde_ok(
+        &kc,
+        &[
+            "campaign",
+            "open",
+            "--about",
+            ABOUT,
+            "--title",
+            "Patch NetScaler",
+            "--org",
+            "gjovik",
+            "--org",
+            "lillehammer",
+            "--deadline",
+            "3d",
+            "--remind-every",
+            "1h",
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("opened for 2 org(s)"), "{out}");
+    let out = varde_tests::varde_ok(
+        &gj,
+        &[
+            "status",
+            ABOUT,
+            "in-progress",
+            "patching tonight",
+            "--by",
+            "Kari",
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("status in_progress sent to kcsirt"), "{out}");
+
+    // The CSIRT's hub (its state dir is the one `campaign open` used).
+    let h = hub(&bus, &dir.path().join("state-kcsirt"));
+    let mut inbox = hub_inbox(&h, true).await.unwrap();
+    let mut sightings =
+        SightingDesk::open(3, Duration::from_secs(3600), dir.path().join("s.json")).unwrap();
+    let mut desk = campaign_desk(&h).unwrap();
+    serve_inbox(&h, &mut sightings, &mut desk, &mut inbox, Some(IDLE))
+        .await
+        .unwrap();
+    drop(desk);
+
+    let show = varde_tests::varde_ok(&kc, &["campaign", "show", ABOUT]).unwrap();
+    let line = |org: &str| {
+        show.lines()
+            .find(|l| l.starts_with(org))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("gjovik").contains("in_progress"), "{show}");
+    assert!(line("gjovik").contains("Kari: patching tonight"), "{show}");
+    assert!(line("lillehammer").contains("pending"), "{show}");
+    let csv = varde_tests::varde_ok(&kc, &["campaign", "show", ABOUT, "--csv"]).unwrap();
+    assert!(csv.starts_with("org,status,reminders,"), "{csv}");
+    assert!(csv.contains("\ngjovik,in_progress,0,"), "{csv}");
+    let list = varde_tests::varde_ok(&kc, &["campaign", "list"]).unwrap();
+    assert!(
+        list.contains("in_progress 1") && list.contains("pending 1"),
+        "{list}"
+    );
+
+    // A state that is not one is refused with the list of states.
+    let bad = std::process::Command::new(varde_tests::workspace_bin("varde").unwrap())
+        .args(["-c", &gj.display().to_string(), "status", ABOUT, "patched"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("remediated"), "{err}");
+
+    let out = varde_tests::varde_ok(&kc, &["campaign", "close", ABOUT]).unwrap();
+    assert!(out.contains("closed"), "{out}");
+    let list = varde_tests::varde_ok(&kc, &["campaign", "list"]).unwrap();
+    assert!(list.contains("no campaigns"), "{list}");
+    // The targets heard of the opening and the closing, each alone.
+    let mut lh = bus
+        .inbox(bus.identity("lillehammer"), "lillehammer")
+        .await
+        .unwrap();
+    let got = campaigns_in(&drain(&mut lh, IDLE).await.unwrap());
+    let actions: Vec<CampaignAction> = got.into_iter().map(|c| c.action).collect();
+    assert_eq!(actions, [CampaignAction::Opened, CampaignAction::Closed]);
+}

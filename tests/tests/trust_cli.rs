@@ -18,23 +18,7 @@ fn org(s: &str) -> OrgId {
 
 /// A config for `who` next to its key files, reading temporary consumers.
 fn write_config(bus: &BusFixture, dir: &Path, who: &str) -> PathBuf {
-    use varde_bus::keys;
-    let id = bus.identity(who);
-    let age = dir.join(format!("{who}.age"));
-    let sign = dir.join(format!("{who}.sign"));
-    keys::write_private(&age, keys::age_identity_file(&id.age).as_bytes()).unwrap();
-    keys::write_private(&sign, keys::signing_key_file(&id.signing, who).as_bytes()).unwrap();
-    std::fs::write(dir.join("directory.json"), bus.world.signed().unwrap()).unwrap();
-    let root = keys::encode_verifying_key(&bus.world.root.verifying_key());
-    let cfg = format!(
-        "[identity]\norg = \"{who}\"\nage = \"{who}.age\"\nsigning = \"{who}.sign\"\n\n\
-         [directory]\nroot_keys = [\"{root}\"]\nfile = \"directory.json\"\nwatch = false\n\n\
-         [nats]\nurl = \"{}\"\n\n[consumer]\ncreate = true\n\n[hub]\nstate_dir = \"state-{who}\"\n",
-        bus.nats.url(),
-    );
-    let path = dir.join(format!("{who}.toml"));
-    std::fs::write(&path, cfg).unwrap();
-    path
+    bus.write_config(dir, who).unwrap()
 }
 
 /// What a compromised lillehammer would send to make gjovik's terminal
