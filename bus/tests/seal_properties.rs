@@ -398,7 +398,7 @@ fn body() -> impl Strategy<Value = Body> {
     // have theirs fixed by `kind_rules` (tests/tests/campaign.rs).
     let free: Vec<Kind> = Kind::ALL
         .into_iter()
-        .filter(|k| !matches!(k, Kind::Status | Kind::Campaign))
+        .filter(|k| !k.has_fixed_audience())
         .collect();
     let kind = select(free);
     prop_oneof![

@@ -180,12 +180,12 @@ impl Desk {
                 if c.closed_at.is_none() && !t.opened_sent {
                     self.send(&c, &t.org, "opened", CampaignAction::Opened)
                         .await?;
-                    self.store.mark_opened_sent(c.id, &t.org)?;
+                    self.store.mark_sent(c.id, &t.org, false)?;
                     sent += 1;
                 } else if c.closed_at.is_some() && t.opened_sent && !t.closed_sent {
                     self.send(&c, &t.org, "closed", CampaignAction::Closed)
                         .await?;
-                    self.store.mark_closed_sent(c.id, &t.org)?;
+                    self.store.mark_sent(c.id, &t.org, true)?;
                     sent += 1;
                 }
             }

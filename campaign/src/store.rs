@@ -314,22 +314,16 @@ impl Store {
             .collect()
     }
 
-    pub fn mark_opened_sent(&self, campaign: Uuid, org: &OrgId) -> Result<(), StoreError> {
+    /// Records that the opening (`closing = false`) or the closing of
+    /// `campaign` is stored on the bus for `org`.
+    pub fn mark_sent(&self, campaign: Uuid, org: &OrgId, closing: bool) -> Result<(), StoreError> {
+        let q = if closing {
+            "UPDATE targets SET closed_sent = 1 WHERE campaign = ?1 AND org = ?2"
+        } else {
+            "UPDATE targets SET opened_sent = 1 WHERE campaign = ?1 AND org = ?2"
+        };
         self.conn
-            .execute(
-                "UPDATE targets SET opened_sent = 1 WHERE campaign = ?1 AND org = ?2",
-                params![campaign.to_string(), org.as_str()],
-            )
-            .map(|_| ())
-            .map_err(self.sql())
-    }
-
-    pub fn mark_closed_sent(&self, campaign: Uuid, org: &OrgId) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE targets SET closed_sent = 1 WHERE campaign = ?1 AND org = ?2",
-                params![campaign.to_string(), org.as_str()],
-            )
+            .execute(q, params![campaign.to_string(), org.as_str()])
             .map(|_| ())
             .map_err(self.sql())
     }

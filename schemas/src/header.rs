@@ -46,6 +46,13 @@ impl Kind {
         Kind::Campaign,
     ];
 
+    /// Kinds whose label and audience follow from the kind (the bus's
+    /// `kind_rules`): a status to the CSIRT alone, a campaign message from
+    /// it to one org alone. The sender picks them for every other kind.
+    pub const fn has_fixed_audience(self) -> bool {
+        matches!(self, Kind::Status | Kind::Campaign)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Kind::Indicator => "indicator",

@@ -45,6 +45,25 @@ fn hub(bus: &BusFixture, state: &Path) -> Hub {
     .unwrap()
 }
 
+/// The CSIRT's hub with `state` as its state dir: its inbox (sightings and
+/// statuses), a sighting desk and the campaign desk.
+async fn csirt(
+    bus: &BusFixture,
+    state: &Path,
+) -> (
+    Hub,
+    varde_bus::inbox::Inbox,
+    SightingDesk,
+    varde_campaign::Desk,
+) {
+    let h = hub(bus, state);
+    let inbox = hub_inbox(&h, true).await.unwrap();
+    let sightings =
+        SightingDesk::open(3, Duration::from_secs(3600), state.join("sightings.json")).unwrap();
+    let desk = campaign_desk(&h).unwrap();
+    (h, inbox, sightings, desk)
+}
+
 fn status(state: RemediationState, note: Option<&str>) -> Payload {
     Payload::Status(Status {
         about: ABOUT.into(),
@@ -87,11 +106,7 @@ fn copy_store(from: &Path, to: &Path) {
 async fn a_campaign_reminds_the_silent_exactly_once_and_statuses_reach_the_csirt_alone() {
     let bus = BusFixture::start().await.unwrap();
     let state = tempfile::tempdir().unwrap();
-    let h = hub(&bus, state.path());
-    let mut inbox = hub_inbox(&h, true).await.unwrap();
-    let mut sightings =
-        SightingDesk::open(3, Duration::from_secs(3600), state.path().join("s.json")).unwrap();
-    let mut desk = campaign_desk(&h).unwrap();
+    let (h, mut inbox, mut sightings, mut desk) = csirt(&bus, state.path()).await;
 
     let t0 = Timestamp::now();
     let c = desk
@@ -314,11 +329,7 @@ async fn a_member_can_send_a_status_only_to_the_csirt_and_only_as_itself() {
     // A status names no org: it counts for its verified sender, whatever
     // its `by` claims.
     let state = tempfile::tempdir().unwrap();
-    let h = hub(&bus, state.path());
-    let mut inbox = hub_inbox(&h, true).await.unwrap();
-    let mut sightings =
-        SightingDesk::open(3, Duration::from_secs(3600), state.path().join("s.json")).unwrap();
-    let mut desk = campaign_desk(&h).unwrap();
+    let (h, mut inbox, mut sightings, mut desk) = csirt(&bus, state.path()).await;
     let c = desk
         .open(
             OpenSpec {
@@ -407,11 +418,8 @@ async fn cli_opens_a_campaign_takes_a_status_and_shows_the_picture() {
     assert!(out.contains("status in_progress sent to kcsirt"), "{out}");
 
     // The CSIRT's hub (its state dir is the one `campaign open` used).
-    let h = hub(&bus, &dir.path().join("state-kcsirt"));
-    let mut inbox = hub_inbox(&h, true).await.unwrap();
-    let mut sightings =
-        SightingDesk::open(3, Duration::from_secs(3600), dir.path().join("s.json")).unwrap();
-    let mut desk = campaign_desk(&h).unwrap();
+    let (h, mut inbox, mut sightings, mut desk) =
+        csirt(&bus, &dir.path().join("state-kcsirt")).await;
     serve_inbox(&h, &mut sightings, &mut desk, &mut inbox, Some(IDLE))
         .await
         .unwrap();
