@@ -7,9 +7,11 @@
 //! - [`provisioned`]: a broker with every org's nkey user and consumer.
 //! - [`bridge`]: a world for `varde-bridge` tests (Synapse, bus, directory
 //!   with Matrix users, the bridge as a child process).
+//! - [`csirt`]: the CSIRT's hub and campaign desk on a test bus.
 //! - [`pair`]: two homeservers that do not federate, two orgs' bridges, one bus.
 
 pub mod bridge;
+pub mod csirt;
 pub mod fixture;
 pub mod pair;
 pub mod provisioned;

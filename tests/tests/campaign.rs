@@ -15,10 +15,8 @@ use varde_bus::kind_rules;
 use varde_bus::seal::{self, Draft, SealError};
 use varde_campaign::{OpenSpec, Standing};
 use varde_hub::Hub;
-use varde_hub::run::{campaign_desk, hub_inbox, serve_inbox};
-use varde_hub::settings::HubSettings;
+use varde_hub::run::{campaign_desk, serve_inbox};
 use varde_hub::sighting::SightingDesk;
-use varde_hub::warninglist::Warninglists;
 use varde_schemas::payload::{Campaign, CampaignAction, Person, RemediationState, Status};
 use varde_schemas::{Audience, Header, Kind, OrgId, Payload, Tlp};
 use varde_tests::{BusFixture, drain};
@@ -30,23 +28,6 @@ fn org(s: &str) -> OrgId {
     OrgId::new(s).unwrap()
 }
 
-fn hub(bus: &BusFixture, state: &Path) -> Hub {
-    Hub::new(
-        bus.identity("kcsirt"),
-        bus.handle.clone(),
-        bus.js.clone(),
-        HubSettings {
-            state_dir: state.to_path_buf(),
-            campaign_tick: Duration::from_millis(200),
-            ..HubSettings::default()
-        },
-        Warninglists::load(&[]).unwrap(),
-    )
-    .unwrap()
-}
-
-/// The CSIRT's hub with `state` as its state dir: its inbox (sightings and
-/// statuses), a sighting desk and the campaign desk.
 async fn csirt(
     bus: &BusFixture,
     state: &Path,
@@ -56,12 +37,7 @@ async fn csirt(
     SightingDesk,
     varde_campaign::Desk,
 ) {
-    let h = hub(bus, state);
-    let inbox = hub_inbox(&h, true).await.unwrap();
-    let sightings =
-        SightingDesk::open(3, Duration::from_secs(3600), state.join("sightings.json")).unwrap();
-    let desk = campaign_desk(&h).unwrap();
-    (h, inbox, sightings, desk)
+    varde_tests::csirt::csirt(bus, state).await.unwrap()
 }
 
 fn status(state: RemediationState, note: Option<&str>) -> Payload {

@@ -2,6 +2,7 @@
 //! English and Norwegian Bokmål. Running them is `conversation.rs`'s job.
 
 use varde_schemas::Tlp;
+use varde_schemas::payload::{RemediationState, UnknownState};
 
 use crate::config::Language;
 
@@ -9,6 +10,13 @@ use crate::config::Language;
 pub enum Command {
     Help,
     Status,
+    /// `status <advisory-id> <state> [note]`: where this org stands on a
+    /// warning, to the CSIRT alone.
+    Report {
+        about: String,
+        state: RemediationState,
+        note: Option<String>,
+    },
     Share {
         label: Option<Tlp>,
         /// `community`, org ids and `group:<g>` names.
@@ -52,6 +60,8 @@ pub enum ParseError {
     BadLabel(String),
     #[error("the incident title must be in quotes: incident open \"<title>\"")]
     Unquoted,
+    #[error(transparent)]
+    State(#[from] UnknownState),
 }
 
 fn label(token: &str) -> Option<Result<Tlp, ParseError>> {
@@ -111,7 +121,28 @@ fn parse_rest(rest: &str) -> Result<Command, ParseError> {
     let (cmd, args) = word(rest);
     match cmd.to_lowercase().as_str() {
         "" | "help" | "hjelp" => Ok(Command::Help),
-        "status" => Ok(Command::Status),
+        "status" => {
+            let (about, rest) = word(args);
+            if about.is_empty() {
+                return Ok(Command::Status);
+            }
+            let (state, note) = word(rest);
+            if state.is_empty() {
+                return Err(ParseError::Missing {
+                    command: "status",
+                    what: "a state (acknowledged, not_affected, affected, in_progress, remediated, needs_help)",
+                });
+            }
+            let note = note
+                .trim()
+                .trim_matches(|c| c == '"' || c == '“' || c == '”')
+                .trim();
+            Ok(Command::Report {
+                about: about.to_string(),
+                state: state.parse()?,
+                note: (!note.is_empty()).then(|| note.to_string()),
+            })
+        }
         "share" | "del" => {
             let mut args = args;
             let mut lbl = None;
@@ -239,6 +270,7 @@ pub fn help(lang: Language, p: &str) -> String {
             "Varde commands:\n\
              {p} help: this text\n\
              {p} status: bus connection, lag, last message, directory version\n\
+             {p} status <advisory-id> <state> [note]: tell the CSIRT, and only the CSIRT, where your organisation stands (acknowledged, not_affected, affected, in_progress, remediated, needs_help; ✅ on the advisory = acknowledged)\n\
              {p} share [tlp:<label>] [to community|<org>,group:<group>] <text>: share text on the bus\n\
              {p} ack <id>: acknowledge a bridged alert to its sender (or react with ✅)\n\
              {p} ioc <value>: what this bridge has seen about a value, within what this room may see\n\
@@ -252,6 +284,7 @@ pub fn help(lang: Language, p: &str) -> String {
             "Varde-kommandoer:\n\
              {p} help: denne teksten\n\
              {p} status: busstilkobling, etterslep, siste melding, katalogversjon\n\
+             {p} status <varsel-id> <tilstand> [notat]: fortell CSIRT, og bare CSIRT, hvor organisasjonen står (acknowledged, not_affected, affected, in_progress, remediated, needs_help; ✅ på varselet = acknowledged)\n\
              {p} share [tlp:<merking>] [to community|<org>,group:<gruppe>] <tekst>: del tekst på bussen\n\
              {p} ack <id>: kvitter for et videresendt varsel til avsenderen (eller reager med ✅)\n\
              {p} ioc <verdi>: hva broen har sett om en verdi, innenfor det dette rommet kan se\n\
@@ -279,6 +312,23 @@ mod tests {
         assert!(parse("!varde", "!vardex help").is_none());
         assert_eq!(p("!varde"), Ok(Command::Help));
         assert_eq!(p("!varde help"), Ok(Command::Help));
+        assert_eq!(p("!varde status"), Ok(Command::Status));
+        assert_eq!(
+            p("!varde status KCSIRT-2026-0042 remediated \"patched 14:05\""),
+            Ok(Command::Report {
+                about: "KCSIRT-2026-0042".into(),
+                state: RemediationState::Remediated,
+                note: Some("patched 14:05".into())
+            })
+        );
+        assert!(matches!(
+            p("!varde status KCSIRT-2026-0042 patched"),
+            Err(ParseError::State(_))
+        ));
+        assert!(matches!(
+            p("!varde status KCSIRT-2026-0042"),
+            Err(ParseError::Missing { .. })
+        ));
         assert_eq!(
             p("!varde share tlp:amber to gjovik,group:health  we see it too"),
             Ok(Command::Share {

@@ -326,12 +326,13 @@ pub struct Incidents {
 
 /// The kinds this bridge renders into rooms. `chat`, `ack` and
 /// `incident` belong to the room-to-bus side.
-pub const DEFAULT_KINDS: [Kind; 5] = [
+pub const DEFAULT_KINDS: [Kind; 6] = [
     Kind::Advisory,
     Kind::Alert,
     Kind::Indicator,
     Kind::Notification,
     Kind::Sighting,
+    Kind::Campaign,
 ];
 
 /// Where the bot logs in.

@@ -150,6 +150,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             Some(id)
         }
     };
+    let receipts = Publisher {
+        js: js.clone(),
+        identity: identity.clone(),
+        directory: directory.clone(),
+    };
     let side = Arc::new(RoomSide {
         bot: bot.clone(),
         store: store.clone(),
@@ -178,6 +183,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         identity,
         metrics,
         checked.delivery.clone(),
+        receipts,
     );
     let relay = Relay::start(ctx, rooms).with_side(side_tx);
     tokio::select! {

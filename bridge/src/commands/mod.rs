@@ -9,6 +9,7 @@
 mod ack;
 mod incident;
 mod ioc;
+mod report;
 mod share;
 mod sighting;
 mod status;
@@ -105,6 +106,9 @@ impl RoomSide {
         match cmd {
             Command::Help => Ok(command::help(lang, &self.commands.prefix)),
             Command::Status => Ok(self.status(lang, &dir)),
+            Command::Report { about, state, note } => {
+                self.status_report(&req, about, state, note).await
+            }
             Command::Share { label, to, text } => self.share_command(&req, label, to, text).await,
             Command::Ack { id } => match Uuid::parse_str(id.trim()) {
                 Ok(id) => self.ack(room, ev, id).await,
@@ -186,6 +190,7 @@ fn name(c: &Command) -> &'static str {
     match c {
         Command::Help => "help",
         Command::Status => "status",
+        Command::Report { .. } => "status report",
         Command::Share { .. } => "share",
         Command::Ack { .. } => "ack",
         Command::Ioc { .. } => "ioc",

@@ -71,6 +71,8 @@ pub struct Context {
     pub identity: Arc<Identity>,
     pub metrics: Arc<Metrics>,
     pub delivery: config::Delivery,
+    /// Sends the `delivered` status of a CSIRT warning once it is posted.
+    pub receipts: crate::publish::Publisher,
     dispatched_releases: std::sync::Mutex<HashSet<i64>>,
 }
 
@@ -82,6 +84,7 @@ impl Context {
         identity: Arc<Identity>,
         metrics: Arc<Metrics>,
         delivery: config::Delivery,
+        receipts: crate::publish::Publisher,
     ) -> Arc<Context> {
         Arc::new(Context {
             bot,
@@ -90,6 +93,7 @@ impl Context {
             identity,
             metrics,
             delivery,
+            receipts,
             dispatched_releases: Default::default(),
         })
     }

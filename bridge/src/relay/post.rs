@@ -4,6 +4,7 @@
 use matrix_sdk::Room;
 use varde_bus::directory::VerifiedDirectory;
 use varde_schemas::Payload;
+use varde_schemas::payload::{Campaign, RemediationState, Status};
 
 use super::worker::Worker;
 use crate::delivery::{self, Revision};
@@ -66,7 +67,11 @@ impl Worker {
             }
             return Ok(());
         }
+        if let Payload::Campaign(c) = &msg.payload {
+            return self.post_campaign(room, msg, dir, c).await;
+        }
         let rendered = render::message(&style, &msg.header, &msg.payload);
+        self.delivered(dir, msg).await;
         let Payload::Advisory(a) = &msg.payload else {
             if rendered.file.is_none() {
                 // The common case in one send and one commit; a resend
@@ -143,6 +148,77 @@ impl Worker {
         )?;
         self.ctx.store.mark_done(id, self.rid(), Some(&done))?;
         self.ctx.metrics.posted(&self.cfg.name, what);
+        Ok(())
+    }
+
+    /// Tells the CSIRT that its advisory or alert reached this org (a
+    /// `delivered` status, to the CSIRT alone), once per warning: the id
+    /// is derived with the store's secret, so posting into a second room
+    /// or again after a crash is the same envelope, kept once. A failure is
+    /// logged and does not hold up the post.
+    async fn delivered(&self, dir: &VerifiedDirectory, msg: &Message) {
+        let h = &msg.header;
+        let about = match &msg.payload {
+            Payload::Advisory(a) => a.advisory_id.clone(),
+            Payload::Alert(_) => h.id.to_string(),
+            _ => return,
+        };
+        if h.sender.org != dir.doc.csirt || h.sender.org == self.ctx.identity.org {
+            return;
+        }
+        let Ok((label, audience)) = varde_bus::kind_rules::status_audience(dir) else {
+            return;
+        };
+        let id = self.ctx.store.derived_id(&["delivered", &about]);
+        let status = Payload::Status(Status {
+            about,
+            state: RemediationState::Delivered,
+            note: None,
+            by: None,
+        });
+        match self
+            .ctx
+            .receipts
+            .publish(&status, label, audience, Some(id))
+            .await
+        {
+            Ok(_) => tracing::debug!(envelope = %h.id, "delivered status sent"),
+            Err(e) => tracing::warn!(envelope = %h.id, error = %e, "delivered status not sent"),
+        }
+    }
+
+    /// A campaign message from the CSIRT: a reply in the thread of the
+    /// advisory's post in this room when it is here, a post of its own
+    /// otherwise.
+    async fn post_campaign(
+        &self,
+        room: &Room,
+        msg: &Message,
+        dir: &VerifiedDirectory,
+        c: &Campaign,
+    ) -> Result<(), SendError> {
+        let id = msg.header.id;
+        let key = id.to_string();
+        let post = render::campaign(self.lang(), msg.header.label, c);
+        let first = self
+            .ctx
+            .store
+            .advisory(self.rid(), dir.doc.csirt.as_str(), &c.about)?
+            .map(|(first, _)| first);
+        let content = match &first {
+            Some(first) => post.in_thread(&crate::matrix::event_id(first)?),
+            None => post.content(),
+        };
+        let event = self
+            .ctx
+            .bot
+            .send_once(&self.ctx.store, room, &key, Part::Post, content)
+            .await?;
+        self.ctx
+            .store
+            .record_event(self.rid(), &event, &msg.header, false)?;
+        self.ctx.store.mark_done(id, self.rid(), Some(&event))?;
+        self.ctx.metrics.posted(&self.cfg.name, "campaign");
         Ok(())
     }
 }

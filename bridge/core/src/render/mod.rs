@@ -19,7 +19,8 @@ use ruma::events::room::message::{
 };
 use uuid::Uuid;
 use varde_schemas::payload::{
-    Advisory, Alert, Indicator, IndicatorBatch, IndicatorType, Notification, Sighting,
+    Advisory, Alert, Campaign, CampaignAction, Indicator, IndicatorBatch, IndicatorType,
+    Notification, Sighting,
 };
 use varde_schemas::{Header, Kind, Payload, Tlp};
 
@@ -455,6 +456,63 @@ fn generic(style: &Style<'_>, h: &Header, kind: Kind) -> Post {
     let k = lang::kind(style.lang, kind);
     let mut d = Doc::new(h.label, k, &html::escape(k));
     d.footer(&from_line(style, h));
+    d.finish(MsgType::Notice, false)
+}
+
+/// A campaign message in the target org's room: the CSIRT asks where the
+/// org stands (opened), reminds (no answer yet) or stops asking (closed),
+/// with the command that answers. Posted in the advisory's thread.
+pub fn campaign(lang: Language, label: Tlp, c: &Campaign) -> Post {
+    let head = match (lang, &c.action) {
+        (Language::En, CampaignAction::Opened) => {
+            format!("The CSIRT asks for your status on {}", c.about)
+        }
+        (Language::En, CampaignAction::Reminder { n }) => {
+            format!(
+                "Reminder {n}: the CSIRT has no status from you on {}",
+                c.about
+            )
+        }
+        (Language::En, CampaignAction::Closed) => {
+            format!("The CSIRT no longer asks about {}", c.about)
+        }
+        (Language::Nb, CampaignAction::Opened) => format!("CSIRT ber om status for {}", c.about),
+        (Language::Nb, CampaignAction::Reminder { n }) => {
+            format!(
+                "Påminnelse {n}: CSIRT har ingen status fra dere for {}",
+                c.about
+            )
+        }
+        (Language::Nb, CampaignAction::Closed) => format!("CSIRT spør ikke lenger om {}", c.about),
+    };
+    let mut d = Doc::new(label, &head, &format!("<b>{}</b>", html::escape(&head)));
+    d.para(&c.title);
+    if let Some(at) = c.deadline {
+        let name = match lang {
+            Language::En => "Deadline",
+            Language::Nb => "Frist",
+        };
+        d.field(name, &at.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    }
+    if let Some(st) = c.your_status {
+        let name = match lang {
+            Language::En => "Your last status",
+            Language::Nb => "Deres siste status",
+        };
+        d.field(name, st.as_str());
+    }
+    if !matches!(c.action, CampaignAction::Closed) {
+        d.para(&match lang {
+            Language::En => format!(
+                "Answer with `!varde status {} <acknowledged|not_affected|affected|in_progress|remediated|needs_help> [note]`; only the CSIRT sees it.",
+                c.about
+            ),
+            Language::Nb => format!(
+                "Svar med `!varde status {} <acknowledged|not_affected|affected|in_progress|remediated|needs_help> [notat]`; bare CSIRT ser det.",
+                c.about
+            ),
+        });
+    }
     d.finish(MsgType::Notice, false)
 }
 

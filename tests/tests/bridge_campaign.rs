@@ -1,0 +1,184 @@
+//! Campaigns in Matrix (Synapse and nats-server, real): gjovik's bridge
+//! posts the CSIRT's advisory and tells the CSIRT it was delivered; the
+//! CSIRT's reminder is posted in the advisory's thread; Kari answers with
+//! `!varde status … remediated`, which reaches the CSIRT alone and counts
+//! for gjovik. A user of another org cannot set gjovik's status.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use anyhow::Result;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use varde_bridge::matrix::reader::Reader;
+use varde_bus::seal::Draft;
+use varde_campaign::{OpenSpec, Picture, Standing};
+use varde_hub::run::serve_inbox;
+use varde_schemas::payload::{Advisory, RemediationState, Severity};
+use varde_schemas::{Audience, OrgId, Payload, Tlp};
+use varde_tests::bridge::{BridgeProcess, body, eventually, read_room};
+use varde_tests::pair::{Pair, all_events};
+
+const WAIT: Duration = Duration::from_secs(90);
+const ABOUT: &str = "KCSIRT-2026-0042";
+
+async fn read(reader: &Reader, room: &str, needle: &str) -> Result<String> {
+    eventually(&format!("`{needle}` in {room}"), WAIT, || async {
+        let events = read_room(reader, room).await?;
+        Ok(events
+            .iter()
+            .find(|e| body(&e.content).contains(needle))
+            .map(|e| e.event_id.clone()))
+    })
+    .await
+}
+
+async fn say(reader: &Reader, room: &str, text: &str) -> Result<()> {
+    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(room)?;
+    reader.sync_once().await?;
+    let r = reader
+        .client
+        .get_room(&id)
+        .ok_or_else(|| anyhow::anyhow!("reader does not know {room}"))?;
+    r.send_raw(
+        "m.room.message",
+        json!({ "msgtype": "m.text", "body": text }),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> Result<()> {
+    let p = Pair::start().await?;
+    let kari_r = p.reader("kari").await?;
+    // gjovik's own encrypted room for warnings, up to AMBER+STRICT.
+    let room = p.room("kari", &["ola"], true).await?;
+    let cfg = p.config(
+        &p.a,
+        &format!(
+            "[[rooms]]\nroom = \"{room}\"\nname = \"warnings\"\nkinds = [\"advisory\", \"campaign\"]\nceiling = \"TLP:AMBER+STRICT\"\n"
+        ),
+        "",
+    )?;
+    let bridge = BridgeProcess::start(&cfg).await?;
+
+    let advisory = Payload::Advisory(Advisory {
+        advisory_id: ABOUT.into(),
+        revision: 1,
+        title: "Critical authentication bypass in Citrix NetScaler".into(),
+        summary: "Exploited.".into(),
+        severity: Severity::Critical,
+        cves: vec![],
+        affected: vec![],
+        actions: vec!["Patch today".into()],
+        references: vec![],
+        sectors: vec![],
+        published: Timestamp::now(),
+        changes: None,
+        matched_assets: vec![],
+    });
+    p.bus
+        .publish(
+            &p.bus.identity("kcsirt"),
+            Draft::new(
+                &advisory,
+                Tlp::Amber,
+                Audience::orgs([OrgId::new("gjovik")?]),
+            ),
+        )
+        .await?;
+    let first = read(&kari_r, &room, "Critical authentication bypass").await?;
+
+    // The CSIRT opens a campaign and, after the interval, reminds gjovik.
+    let state = tempfile::tempdir()?;
+    let (h, mut inbox, mut sightings, mut desk) =
+        varde_tests::csirt::csirt(&p.bus, state.path()).await?;
+    let t0 = Timestamp::now();
+    let c = desk
+        .open(
+            OpenSpec {
+                about: ABOUT.into(),
+                title: "Patch NetScaler by Friday".into(),
+                targets: vec![OrgId::new("gjovik")?],
+                deadline: None,
+                remind_every: Duration::from_secs(60),
+            },
+            t0,
+        )
+        .await?;
+    assert_eq!(
+        desk.remind_due(t0 + SignedDuration::from_secs(61))
+            .await?
+            .len(),
+        1
+    );
+
+    // The opening and the reminder are replies in the advisory's thread.
+    if let Err(e) = read(&kari_r, &room, "The CSIRT asks for your status").await {
+        let seen: Vec<String> = read_room(&kari_r, &room)
+            .await?
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} decrypted={} {}",
+                    e.event_type,
+                    e.decrypted,
+                    body(&e.content)
+                )
+            })
+            .collect();
+        anyhow::bail!(
+            "{e}\nthe room:\n{}\nbridge log:\n{}",
+            seen.join("\n"),
+            bridge.log_tail()
+        );
+    }
+    read(&kari_r, &room, "Reminder 1").await?;
+    let kari = p.user("kari")?;
+    let threaded = eventually("two thread replies to the advisory", WAIT, || async {
+        let events: Vec<Value> = all_events(&kari, &room).await?;
+        let n = events
+            .iter()
+            .filter(|e| {
+                e["content"]["m.relates_to"]["rel_type"] == "m.thread"
+                    && e["content"]["m.relates_to"]["event_id"] == first.as_str()
+            })
+            .count();
+        Ok((n >= 2).then_some(n))
+    })
+    .await?;
+    assert_eq!(threaded, 2);
+
+    // Kari answers in the room; eve (another org, in no room of gjovik's
+    // bridge here) is refused elsewhere by the dispatch (bridge_commands).
+    say(
+        &kari_r,
+        &room,
+        &format!("!varde status {ABOUT} remediated \"patched 14:05\""),
+    )
+    .await?;
+    read(&kari_r, &room, "sent to kcsirt only").await?;
+
+    // The CSIRT's desk records gjovik's delivered receipt and Kari's answer.
+    serve_inbox(
+        &h,
+        &mut sightings,
+        &mut desk,
+        &mut inbox,
+        Some(Duration::from_secs(3)),
+    )
+    .await?;
+    let pic = Picture::of(&desk.store, &c, Timestamp::now())?;
+    assert_eq!(pic.rows.len(), 1);
+    let row = &pic.rows[0];
+    assert_eq!(
+        row.standing,
+        Standing::Answered(RemediationState::Remediated)
+    );
+    assert_eq!(row.note.as_deref(), Some("patched 14:05"));
+    assert!(row.delivered_at.is_some(), "{row:?}");
+    assert_eq!(row.reminders, 1);
+    Ok(())
+}
