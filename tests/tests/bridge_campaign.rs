@@ -151,8 +151,20 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
     .await?;
     assert_eq!(threaded, 2);
 
-    // Kari answers in the room; eve (another org, in no room of gjovik's
-    // bridge here) is refused elsewhere by the dispatch (bridge_commands).
+    // Kari reacts ✅ on the advisory (acknowledged, and the ack to the
+    // CSIRT), then answers in the room. A user of another org is refused
+    // by the dispatch before anything is signed (bridge_commands).
+    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(&room)?;
+    kari_r
+        .client
+        .get_room(&id)
+        .ok_or_else(|| anyhow::anyhow!("reader does not know {room}"))?
+        .send_raw(
+            "m.reaction",
+            json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": first, "key": "✅" } }),
+        )
+        .await?;
+    read(&kari_r, &room, "Acknowledged").await?;
     say(
         &kari_r,
         &room,
@@ -180,5 +192,19 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
     assert_eq!(row.note.as_deref(), Some("patched 14:05"));
     assert!(row.delivered_at.is_some(), "{row:?}");
     assert_eq!(row.reminders, 1);
+    let states: Vec<RemediationState> = desk
+        .store
+        .statuses(&OrgId::new("gjovik")?, ABOUT)?
+        .iter()
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            RemediationState::Delivered,
+            RemediationState::Acknowledged,
+            RemediationState::Remediated
+        ]
+    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use matrix_sdk::Room;
 use uuid::Uuid;
-use varde_schemas::payload::Ack;
+use varde_schemas::payload::{Ack, Person, RemediationState};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
 
 use super::{CommandError, Refusal};
@@ -38,7 +38,7 @@ impl RoomSide {
         let person = self.person(room, &ev.sender, org).await;
         let ack = Ack {
             of,
-            by: Some(person),
+            by: Some(person.clone()),
             note: None,
         };
         match self
@@ -53,11 +53,55 @@ impl RoomSide {
         {
             Ok(_) => {
                 tracing::info!(room = %ev.room_id, of = %of, to = %to, "ack sent");
+                self.acknowledged(ev, of, person).await;
                 Ok(sent(lang, of, &to))
             }
             Err(e) => {
                 let _ = self.store.release_ack(of, &ev.sender);
                 Err(Refusal(e.to_string()).into())
+            }
+        }
+    }
+}
+
+impl RoomSide {
+    /// An ack of a CSIRT advisory or alert is also this org's
+    /// `acknowledged` status for its campaign (to the CSIRT alone). A
+    /// failure is logged: the ack itself went out.
+    async fn acknowledged(&self, ev: &RoomEvent, of: Uuid, by: Person) {
+        let dir = self.directory.current();
+        let Ok(Some(row)) = self.store.event_of(of, &ev.room_id) else {
+            return;
+        };
+        if row.sender_org != dir.doc.csirt.as_str() {
+            return;
+        }
+        let about = match row.kind.as_str() {
+            "advisory" => match self
+                .store
+                .advisory_at(&ev.room_id, &row.sender_org, &row.event_id)
+            {
+                Ok(Some(a)) => a,
+                _ => return,
+            },
+            "alert" => of.to_string(),
+            _ => return,
+        };
+        let id = self.store.derived_id(&["acknowledged", &about, &ev.sender]);
+        match self
+            .send_status(
+                &dir,
+                about,
+                RemediationState::Acknowledged,
+                None,
+                Some(by),
+                id,
+            )
+            .await
+        {
+            Ok(_) => tracing::info!(room = %ev.room_id, of = %of, "acknowledged status sent"),
+            Err(e) => {
+                tracing::warn!(room = %ev.room_id, of = %of, error = ?e, "acknowledged status not sent")
             }
         }
     }

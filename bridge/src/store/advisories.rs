@@ -34,6 +34,21 @@ impl Store {
         })
     }
 
+    /// The id of `sender`'s advisory whose first post in `room` is
+    /// `event` (what a ✅ on that post is about).
+    pub fn advisory_at(&self, room: &str, sender: &str, event: &str) -> Result<Option<String>> {
+        let prefix = advisory_key(sender, "");
+        self.with("reading an advisory by its post", |c| {
+            c.query_row(
+                "SELECT advisory_id FROM advisories WHERE room_id = ?1 AND first_event_id = ?2",
+                params![room, event],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|o| o.and_then(|k| k.strip_prefix(&prefix).map(str::to_string)))
+        })
+    }
+
     pub fn set_advisory(
         &self,
         room: &str,
