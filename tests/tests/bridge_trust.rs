@@ -398,13 +398,16 @@ async fn bridge_trust_bridge_acts_for_its_own_org_matrix() -> Result<()> {
     assert!(body(&refused["content"]).contains("lillehammer"));
     lars.send_text(&mixed, "!varde sighting 203.0.113.9")
         .await?;
-    eventually("the sighting refused", WAIT, || async {
+    // …nor set gjovik's campaign status (THREAT-MODEL 9.6).
+    lars.send_text(&mixed, "!varde status ADV-A remediated all patched")
+        .await?;
+    eventually("the sighting and the status refused", WAIT, || async {
         let n = bot_messages(&lars, &mixed, &bot)
             .await?
             .iter()
             .filter(|e| body(&e["content"]).contains("acts only for users of"))
             .count();
-        Ok((n >= 2).then_some(()))
+        Ok((n >= 3).then_some(()))
     })
     .await?;
     // …nor invite it into its own rooms.
