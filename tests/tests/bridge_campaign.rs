@@ -172,6 +172,17 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
     )
     .await?;
     read(&kari_r, &room, "sent to kcsirt only").await?;
+    // The org's own view of what the CSIRT asks it.
+    say(&kari_r, &room, "!varde campaigns").await?;
+    let listed = eventually("the campaigns answer", WAIT, || async {
+        let events = read_room(&kari_r, &room).await?;
+        Ok(events
+            .iter()
+            .map(|e| body(&e.content).to_string())
+            .find(|b| b.starts_with(&format!("{ABOUT}: Patch NetScaler by Friday"))))
+    })
+    .await?;
+    assert!(listed.contains("(remediated"), "{listed}");
 
     // The CSIRT's desk records gjovik's delivered receipt and Kari's answer.
     serve_inbox(

@@ -398,17 +398,33 @@ async fn bridge_trust_bridge_acts_for_its_own_org_matrix() -> Result<()> {
     assert!(body(&refused["content"]).contains("lillehammer"));
     lars.send_text(&mixed, "!varde sighting 203.0.113.9")
         .await?;
-    // …nor set gjovik's campaign status (THREAT-MODEL 9.6).
+    // …nor set gjovik's campaign status, nor list what the CSIRT asks
+    // gjovik (THREAT-MODEL 9.6, 9.7).
     lars.send_text(&mixed, "!varde status ADV-A remediated all patched")
         .await?;
-    eventually("the sighting and the status refused", WAIT, || async {
-        let n = bot_messages(&lars, &mixed, &bot)
-            .await?
-            .iter()
-            .filter(|e| body(&e["content"]).contains("acts only for users of"))
-            .count();
-        Ok((n >= 3).then_some(()))
-    })
+    lars.send_text(&mixed, "!varde campaigns").await?;
+    eventually(
+        "the sighting, status and campaigns refused",
+        WAIT,
+        || async {
+            let n = bot_messages(&lars, &mixed, &bot)
+                .await?
+                .iter()
+                .filter(|e| body(&e["content"]).contains("acts only for users of"))
+                .count();
+            Ok((n >= 4).then_some(()))
+        },
+    )
+    .await?;
+    // Kari may list them, but not into a room that cannot carry
+    // TLP:AMBER+STRICT (the lobby is unencrypted).
+    kari.send_text(&lobby, "!varde campaigns").await?;
+    bot_post(
+        &kari,
+        &lobby,
+        &bot,
+        "campaigns are TLP:AMBER+STRICT and this room cannot carry them",
+    )
     .await?;
     // …nor invite it into its own rooms.
     let lars_room = lars

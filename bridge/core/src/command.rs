@@ -17,6 +17,8 @@ pub enum Command {
         state: RemediationState,
         note: Option<String>,
     },
+    /// `campaigns`: this org's open campaigns, its status, the deadlines.
+    Campaigns,
     Share {
         label: Option<Tlp>,
         /// `community`, org ids and `group:<g>` names.
@@ -121,6 +123,7 @@ fn parse_rest(rest: &str) -> Result<Command, ParseError> {
     let (cmd, args) = word(rest);
     match cmd.to_lowercase().as_str() {
         "" | "help" | "hjelp" => Ok(Command::Help),
+        "campaigns" | "kampanjer" => Ok(Command::Campaigns),
         "status" => {
             let (about, rest) = word(args);
             if about.is_empty() {
@@ -271,6 +274,7 @@ pub fn help(lang: Language, p: &str) -> String {
              {p} help: this text\n\
              {p} status: bus connection, lag, last message, directory version\n\
              {p} status <advisory-id> <state> [note]: tell the CSIRT, and only the CSIRT, where your organisation stands (acknowledged, not_affected, affected, in_progress, remediated, needs_help; ✅ on the advisory = acknowledged)\n\
+             {p} campaigns: what the CSIRT asks your organisation, your last status, the deadlines\n\
              {p} share [tlp:<label>] [to community|<org>,group:<group>] <text>: share text on the bus\n\
              {p} ack <id>: acknowledge a bridged alert to its sender (or react with ✅)\n\
              {p} ioc <value>: what this bridge has seen about a value, within what this room may see\n\
@@ -285,6 +289,7 @@ pub fn help(lang: Language, p: &str) -> String {
              {p} help: denne teksten\n\
              {p} status: busstilkobling, etterslep, siste melding, katalogversjon\n\
              {p} status <varsel-id> <tilstand> [notat]: fortell CSIRT, og bare CSIRT, hvor organisasjonen står (acknowledged, not_affected, affected, in_progress, remediated, needs_help; ✅ på varselet = acknowledged)\n\
+             {p} campaigns: hva CSIRT ber organisasjonen om, siste status, fristene\n\
              {p} share [tlp:<merking>] [to community|<org>,group:<gruppe>] <tekst>: del tekst på bussen\n\
              {p} ack <id>: kvitter for et videresendt varsel til avsenderen (eller reager med ✅)\n\
              {p} ioc <verdi>: hva broen har sett om en verdi, innenfor det dette rommet kan se\n\
@@ -313,6 +318,7 @@ mod tests {
         assert_eq!(p("!varde"), Ok(Command::Help));
         assert_eq!(p("!varde help"), Ok(Command::Help));
         assert_eq!(p("!varde status"), Ok(Command::Status));
+        assert_eq!(p("!varde campaigns"), Ok(Command::Campaigns));
         assert_eq!(
             p("!varde status KCSIRT-2026-0042 remediated \"patched 14:05\""),
             Ok(Command::Report {

@@ -106,6 +106,7 @@ impl RoomSide {
         match cmd {
             Command::Help => Ok(command::help(lang, &self.commands.prefix)),
             Command::Status => Ok(self.status(lang, &dir)),
+            Command::Campaigns => self.campaigns(&req).await,
             Command::Report { about, state, note } => {
                 self.status_report(&req, about, state, note).await
             }
@@ -183,7 +184,10 @@ fn members_allow(
 
 /// Whether running `c` makes the bridge sign and publish.
 fn signs(c: &Command) -> bool {
-    !matches!(c, Command::Help | Command::Status | Command::Ioc { .. })
+    !matches!(
+        c,
+        Command::Help | Command::Status | Command::Campaigns | Command::Ioc { .. }
+    )
 }
 
 fn name(c: &Command) -> &'static str {
@@ -191,6 +195,7 @@ fn name(c: &Command) -> &'static str {
         Command::Help => "help",
         Command::Status => "status",
         Command::Report { .. } => "status report",
+        Command::Campaigns => "campaigns",
         Command::Share { .. } => "share",
         Command::Ack { .. } => "ack",
         Command::Ioc { .. } => "ioc",

@@ -8,10 +8,11 @@ use uuid::Uuid;
 use varde_bus::directory::VerifiedDirectory;
 use varde_bus::kind_rules;
 use varde_schemas::payload::{Person, RemediationState, Status};
-use varde_schemas::{OrgId, Payload};
+use varde_schemas::{Audience, OrgId, Payload, Tlp};
 
 use super::{CommandError, Refusal, Request};
 use crate::config::Language;
+use crate::policy::{self, RoomRules};
 use crate::room_side::RoomSide;
 
 impl RoomSide {
@@ -49,7 +50,7 @@ impl RoomSide {
             .map_err(|e| Refusal(e.to_string()))?
             .clone();
         let payload = Payload::Status(Status {
-            about,
+            about: about.clone(),
             state,
             note,
             by,
@@ -58,7 +59,77 @@ impl RoomSide {
             .publish(&payload, label, audience, Some(id))
             .await
             .map_err(|e| Refusal(e.to_string()))?;
+        self.store.record_own_status(&about, state)?;
         Ok(csirt)
+    }
+
+    /// `!varde campaigns`: this org's open campaigns, its last status and
+    /// the deadlines (only this org's: each campaign message was sealed to
+    /// it alone).
+    pub(super) async fn campaigns(&self, req: &Request<'_>) -> Result<String, CommandError> {
+        let lang = req.lang;
+        // Being asked says "you run the affected product": the answer is a
+        // post into this room, so the room must be one that may carry
+        // TLP:AMBER+STRICT for this org (encrypted, its members only), and
+        // the asker of this org.
+        let own = self.publisher.identity.org.clone();
+        self.acts_for(lang, &req.ev.sender, &req.org)?;
+        let view = self.bot.view(req.room, true).await?;
+        let rules = RoomRules {
+            ceiling: self
+                .configured(&req.ev.room_id)
+                .map_or(Tlp::Green, |c| c.ceiling),
+            red: false,
+        };
+        if let Err(v) = policy::check(
+            req.dir,
+            rules,
+            &view,
+            Tlp::AmberStrict,
+            &Audience::orgs([own]),
+        ) {
+            return Err(Refusal(match lang {
+                Language::En => format!(
+                    "campaigns are TLP:AMBER+STRICT and this room cannot carry them: {}",
+                    crate::render::violation_text(lang, &v)
+                ),
+                Language::Nb => format!(
+                    "kampanjer er TLP:AMBER+STRICT og dette rommet kan ikke bære dem: {}",
+                    crate::render::violation_text(lang, &v)
+                ),
+            })
+            .into());
+        }
+        let open = self.store.open_campaigns()?;
+        if open.is_empty() {
+            return Ok(match lang {
+                Language::En => "No open campaigns.".into(),
+                Language::Nb => "Ingen åpne kampanjer.".into(),
+            });
+        }
+        let none = match lang {
+            Language::En => "no status sent",
+            Language::Nb => "ingen status sendt",
+        };
+        let lines: Vec<String> = open
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {} ({}{})",
+                    c.about,
+                    c.title,
+                    c.status.as_deref().unwrap_or(none),
+                    c.deadline
+                        .as_deref()
+                        .map(|d| match lang {
+                            Language::En => format!(", deadline {d}"),
+                            Language::Nb => format!(", frist {d}"),
+                        })
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok(lines.join("\n"))
     }
 }
 

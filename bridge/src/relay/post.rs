@@ -170,6 +170,10 @@ impl Worker {
             return;
         };
         let id = self.ctx.store.derived_id(&["delivered", &about]);
+        let _ = self
+            .ctx
+            .store
+            .record_own_status(&about, RemediationState::Delivered);
         let status = Payload::Status(Status {
             about,
             state: RemediationState::Delivered,
@@ -197,6 +201,7 @@ impl Worker {
         dir: &VerifiedDirectory,
         c: &Campaign,
     ) -> Result<(), SendError> {
+        self.ctx.store.record_campaign(c)?;
         let id = msg.header.id;
         let key = id.to_string();
         let post = render::campaign(self.lang(), msg.header.label, c);

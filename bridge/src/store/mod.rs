@@ -83,6 +83,7 @@ macro_rules! status_column {
 
 mod acks;
 mod advisories;
+mod campaigns;
 mod digests;
 mod events;
 mod incidents;

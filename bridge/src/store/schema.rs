@@ -78,6 +78,19 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (room_id, event_id)
 );
 CREATE INDEX IF NOT EXISTS events_by_envelope ON events (envelope_id, room_id);
+CREATE TABLE IF NOT EXISTS campaigns (
+    campaign TEXT PRIMARY KEY,
+    about TEXT NOT NULL,
+    title TEXT NOT NULL,
+    deadline TEXT,
+    closed INTEGER NOT NULL DEFAULT 0,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS own_status (
+    about TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS acks (
     of_envelope TEXT NOT NULL,
     user_id TEXT NOT NULL,
