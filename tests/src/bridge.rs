@@ -346,6 +346,36 @@ pub async fn read_room(reader: &Reader, room: &str) -> Result<Vec<ReadEvent>> {
     reader.messages(room, 500).await
 }
 
+/// The first event of the room (as the reader sees it, decrypted) whose
+/// body contains `needle`, waiting up to `wait` for it.
+pub async fn read_event(
+    reader: &Reader,
+    room: &str,
+    needle: &str,
+    wait: Duration,
+) -> Result<varde_bridge::matrix::reader::ReadEvent> {
+    eventually(&format!("`{needle}` in {room}"), wait, || async {
+        let events = read_room(reader, room).await?;
+        Ok(events
+            .into_iter()
+            .find(|e| body(&e.content).contains(needle)))
+    })
+    .await
+}
+
+/// Sends an event of `event_type` as the reader (encrypted in an
+/// encrypted room).
+pub async fn send_as(reader: &Reader, room: &str, event_type: &str, content: Value) -> Result<()> {
+    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(room)?;
+    reader.sync_once().await?;
+    let r = reader
+        .client
+        .get_room(&id)
+        .ok_or_else(|| anyhow::anyhow!("reader does not know {room}"))?;
+    r.send_raw(event_type, content).await?;
+    Ok(())
+}
+
 /// The `body` of an event's content, or "".
 pub fn body(content: &Value) -> &str {
     content.get("body").and_then(Value::as_str).unwrap_or("")

@@ -17,36 +17,24 @@ use varde_campaign::{OpenSpec, Picture, Standing};
 use varde_hub::run::serve_inbox;
 use varde_schemas::payload::{Advisory, RemediationState, Severity};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
-use varde_tests::bridge::{BridgeProcess, body, eventually, read_room};
+use varde_tests::bridge::{BridgeProcess, body, eventually, read_event, read_room, send_as};
 use varde_tests::pair::{Pair, all_events};
 
 const WAIT: Duration = Duration::from_secs(90);
 const ABOUT: &str = "KCSIRT-2026-0042";
 
 async fn read(reader: &Reader, room: &str, needle: &str) -> Result<String> {
-    eventually(&format!("`{needle}` in {room}"), WAIT, || async {
-        let events = read_room(reader, room).await?;
-        Ok(events
-            .iter()
-            .find(|e| body(&e.content).contains(needle))
-            .map(|e| e.event_id.clone()))
-    })
-    .await
+    Ok(read_event(reader, room, needle, WAIT).await?.event_id)
 }
 
 async fn say(reader: &Reader, room: &str, text: &str) -> Result<()> {
-    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(room)?;
-    reader.sync_once().await?;
-    let r = reader
-        .client
-        .get_room(&id)
-        .ok_or_else(|| anyhow::anyhow!("reader does not know {room}"))?;
-    r.send_raw(
+    send_as(
+        reader,
+        room,
         "m.room.message",
         json!({ "msgtype": "m.text", "body": text }),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 #[tokio::test]
@@ -154,16 +142,13 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
     // Kari reacts ✅ on the advisory (acknowledged, and the ack to the
     // CSIRT), then answers in the room. A user of another org is refused
     // by the dispatch before anything is signed (bridge_commands).
-    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(&room)?;
-    kari_r
-        .client
-        .get_room(&id)
-        .ok_or_else(|| anyhow::anyhow!("reader does not know {room}"))?
-        .send_raw(
-            "m.reaction",
-            json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": first, "key": "✅" } }),
-        )
-        .await?;
+    send_as(
+        &kari_r,
+        &room,
+        "m.reaction",
+        json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": first, "key": "✅" } }),
+    )
+    .await?;
     read(&kari_r, &room, "Acknowledged").await?;
     say(
         &kari_r,

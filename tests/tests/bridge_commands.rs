@@ -18,7 +18,9 @@ use varde_bus::seal::Draft;
 use varde_schemas::payload::{Alert, Severity};
 use varde_schemas::{Audience, Kind, OrgId, Payload, Tlp};
 use varde_tests::MatrixUser;
-use varde_tests::bridge::{BridgeProcess, body, bot_messages, eventually, read_room};
+use varde_tests::bridge::{
+    BridgeProcess, body, bot_messages, eventually, read_event, read_room, send_as,
+};
 use varde_tests::pair::Pair;
 use varde_tests::workspace_bin;
 
@@ -39,28 +41,14 @@ async fn answer(user: &MatrixUser, room: &str, bot: &str, needle: &str) -> Resul
 }
 
 async fn read(reader: &Reader, room: &str, needle: &str) -> Result<String> {
-    eventually(&format!("`{needle}` in {room}"), WAIT, || async {
-        let events = read_room(reader, room).await?;
-        Ok(events
-            .iter()
-            .find(|e| body(&e.content).contains(needle))
-            .map(|e| body(&e.content).to_string()))
-    })
-    .await
+    let e = read_event(reader, room, needle, WAIT).await?;
+    Ok(body(&e.content).to_string())
 }
 
 async fn send(reader: &Reader, room: &str, content: Value) -> Result<()> {
-    let id = varde_bridge::matrix_sdk::ruma::RoomId::parse(room)?;
-    reader.sync_once().await?;
-    let r = reader
-        .client
-        .get_room(&id)
-        .ok_or_else(|| anyhow::anyhow!("reader does not know {room}"))?;
-    r.send_raw("m.room.message", content).await?;
-    Ok(())
+    send_as(reader, room, "m.room.message", content).await
 }
 
-/// The rooms a plain client is invited to.
 async fn invites(user: &MatrixUser) -> Result<Vec<String>> {
     let s = user.sync(None, 0).await?;
     Ok(s["rooms"]["invite"]
