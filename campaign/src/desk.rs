@@ -15,7 +15,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 use varde_bus::directory::DirectoryHandle;
-use varde_bus::inbox::{Delivery, Inbox};
+use varde_bus::inbox::Delivery;
 use varde_bus::keys::Identity;
 use varde_bus::seal::{self, Draft};
 use varde_bus::transport;
@@ -267,46 +267,6 @@ impl Desk {
             Ok(Handled::Recorded)
         } else {
             Ok(Handled::Again)
-        }
-    }
-
-    /// Serves `inbox` (statuses) and the reminder clock until the inbox
-    /// ends, or nothing happened for `idle` when given. Each status is acked
-    /// only once the store holds it.
-    pub async fn serve(
-        &mut self,
-        inbox: &mut Inbox,
-        tick: Duration,
-        idle: Option<Duration>,
-    ) -> Result<(), DeskError> {
-        self.send_pending(Timestamp::now()).await?;
-        self.remind_due(Timestamp::now()).await?;
-        let mut clock = tokio::time::interval(tick);
-        clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut quiet_since = tokio::time::Instant::now();
-        loop {
-            tokio::select! {
-                next = inbox.next() => {
-                    let Some(d) = next else { return Ok(()) };
-                    let d = d?;
-                    match self.handle(&d)? {
-                        Handled::Ignored(why) => tracing::debug!(id = %d.opened.header.id, why, "not recorded"),
-                        Handled::Again | Handled::Recorded => {}
-                    }
-                    d.ack_confirmed().await?;
-                    quiet_since = tokio::time::Instant::now();
-                }
-                _ = clock.tick() => {
-                    let now = Timestamp::now();
-                    self.send_pending(now).await?;
-                    if !self.remind_due(now).await?.is_empty() {
-                        quiet_since = tokio::time::Instant::now();
-                    }
-                    if idle.is_some_and(|i| quiet_since.elapsed() >= i) {
-                        return Ok(());
-                    }
-                }
-            }
         }
     }
 }

@@ -86,9 +86,16 @@ pub async fn serve_inbox(
         let next = tokio::select! {
             n = inbox.next() => n,
             _ = clock.tick() => {
+                // A step that fails (the bus or the store briefly away) is
+                // logged and tried again on the next tick: the store says
+                // what is still due, and a redone step is the same envelope.
                 let now = Timestamp::now();
-                campaigns.send_pending(now).await?;
-                campaigns.remind_due(now).await?;
+                if let Err(e) = campaigns.send_pending(now).await {
+                    tracing::warn!(error = %e, "campaign openings not sent; retrying on the next tick");
+                }
+                if let Err(e) = campaigns.remind_due(now).await {
+                    tracing::warn!(error = %e, "campaign reminders not sent; retrying on the next tick");
+                }
                 continue;
             }
             _ = async {
