@@ -231,7 +231,7 @@ pub async fn status(a: StatusArgs, config: &Path) -> anyhow::Result<()> {
     let dir = s.directory.current();
     let (label, audience) = kind_rules::status_audience(&dir)?;
     let state = a.state;
-    let payload = Payload::Status(Status {
+    let status = Status {
         about: a.about,
         state: a.state,
         note: a.note,
@@ -239,7 +239,16 @@ pub async fn status(a: StatusArgs, config: &Path) -> anyhow::Result<()> {
             display_name: Some(name),
             ..Default::default()
         }),
-    });
+    };
+    // What the CSIRT's desk would refuse is refused here, before sending.
+    if !status.within_limits() {
+        anyhow::bail!(
+            "the advisory id must be 1 to {} bytes and the note at most {} bytes",
+            varde_schemas::payload::MAX_ABOUT,
+            varde_schemas::payload::MAX_NOTE
+        );
+    }
+    let payload = Payload::Status(status);
     let sealed = seal::seal(&s.identity, &dir, Draft::new(&payload, label, audience))?;
     varde_bus::transport::publish(&s.js, &sealed).await?;
     println!(

@@ -428,6 +428,22 @@ async fn cli_opens_a_campaign_takes_a_status_and_shows_the_picture() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("remediated"), "{err}");
+    // A note over the bound is refused before anything is sent.
+    let long = "x".repeat(varde_schemas::payload::MAX_NOTE + 1);
+    let bad = std::process::Command::new(varde_tests::workspace_bin("varde").unwrap())
+        .args([
+            "-c",
+            &gj.display().to_string(),
+            "status",
+            ABOUT,
+            "affected",
+            &long,
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("at most 2000 bytes"), "{err}");
 
     let out = varde_tests::varde_ok(&kc, &["campaign", "close", ABOUT]).unwrap();
     assert!(out.contains("closed"), "{out}");

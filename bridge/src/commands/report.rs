@@ -7,7 +7,7 @@
 use uuid::Uuid;
 use varde_bus::directory::VerifiedDirectory;
 use varde_bus::kind_rules;
-use varde_schemas::payload::{Person, RemediationState, Status};
+use varde_schemas::payload::{MAX_ABOUT, MAX_NOTE, Person, RemediationState, Status};
 use varde_schemas::{Audience, OrgId, Payload, Tlp};
 
 use super::{CommandError, Refusal, Request};
@@ -49,12 +49,21 @@ impl RoomSide {
         let csirt = kind_rules::csirt(dir)
             .map_err(|e| Refusal(e.to_string()))?
             .clone();
-        let payload = Payload::Status(Status {
+        let status = Status {
             about: about.clone(),
             state,
             note,
             by,
-        });
+        };
+        // The CSIRT's desk refuses a status over its bounds: say so here
+        // instead of reporting it sent.
+        if !status.within_limits() {
+            return Err(Refusal(format!(
+                "the advisory id must be 1 to {MAX_ABOUT} bytes and the note at most {MAX_NOTE}"
+            ))
+            .into());
+        }
+        let payload = Payload::Status(status);
         self.publisher
             .publish(&payload, label, audience, Some(id))
             .await
