@@ -19,7 +19,9 @@ use varde_bus::inbox::Delivery;
 use varde_bus::keys::Identity;
 use varde_bus::seal::{self, Draft};
 use varde_bus::transport;
-use varde_schemas::payload::{Campaign, CampaignAction, MAX_ABOUT, MAX_NOTE, Status};
+use varde_schemas::payload::{
+    Campaign, CampaignAction, Incident, IncidentAction, MAX_ABOUT, MAX_NOTE, Status,
+};
 use varde_schemas::{Audience, Kind, OrgId, Payload, Tlp};
 
 use crate::picture::Picture;
@@ -141,8 +143,11 @@ impl Desk {
 
     /// Seals `action` of `c` to `org` alone with the step's fixed id and
     /// stores it on the bus (a duplicate PubAck is our own earlier copy).
+    /// `&mut self`: the store's connection is `Send` but not `Sync`, and a
+    /// shared borrow across the await would keep a desk's futures off
+    /// other threads (the hub's sources open campaigns from their tasks).
     async fn send(
-        &self,
+        &mut self,
         c: &CampaignRecord,
         org: &OrgId,
         step: &str,
@@ -234,17 +239,54 @@ impl Desk {
         Ok(out)
     }
 
-    /// Records one delivery of the CSIRT's inbox if it is a status; the
-    /// caller acks it after this returns.
+    /// Records one delivery of the CSIRT's inbox if it is a status or an
+    /// incident the CSIRT takes part in; the caller acks it after this
+    /// returns.
     pub fn handle(&mut self, d: &Delivery) -> Result<Handled, DeskError> {
         let h = &d.opened.header;
-        let Payload::Status(s) = &d.opened.payload else {
-            return Ok(Handled::Ignored("not a status"));
-        };
-        if h.kind != Kind::Status {
-            return Ok(Handled::Ignored("not a status"));
+        match (&d.opened.payload, h.kind) {
+            (Payload::Status(s), Kind::Status) => {
+                self.record(&h.sender.key, h.id, &h.sender.org, s, h.created)
+            }
+            (Payload::Incident(i), Kind::Incident) => {
+                self.record_incident(&h.sender.org, i, h.created)
+            }
+            _ => Ok(Handled::Ignored("not a status or incident")),
         }
-        self.record(&h.sender.key, h.id, &h.sender.org, s, h.created)
+    }
+
+    /// An incident counts for the board only as its verified sender says:
+    /// an opening only from one of its participants, a closing only from a
+    /// participant of the incident as first opened (the bridge's rule), so
+    /// no member can open or close one in other orgs' names alone.
+    pub fn record_incident(
+        &mut self,
+        sender: &OrgId,
+        i: &Incident,
+        created: Timestamp,
+    ) -> Result<Handled, DeskError> {
+        let recorded = match i.action {
+            IncidentAction::Open if !i.participants.contains(sender) => {
+                return Ok(Handled::Ignored("an incident opened by a non-participant"));
+            }
+            IncidentAction::Open => self.store.record_incident_open(
+                i.incident_id,
+                &i.title,
+                sender,
+                &i.participants,
+                created,
+            )?,
+            IncidentAction::Close => {
+                self.store
+                    .record_incident_close(i.incident_id, sender, created)?
+            }
+            IncidentAction::Note => return Ok(Handled::Ignored("an incident note")),
+        };
+        Ok(if recorded {
+            Handled::Recorded
+        } else {
+            Handled::Again
+        })
     }
 
     /// The org a status counts for is the envelope's verified sender.

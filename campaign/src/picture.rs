@@ -9,7 +9,7 @@ use serde::Serialize;
 use varde_schemas::OrgId;
 use varde_schemas::payload::RemediationState;
 
-use crate::store::{CampaignRecord, Store, StoreError};
+use crate::store::{CampaignRecord, StatusRecord, Store, StoreError};
 
 /// Where one org stands: its latest answer if it gave one (an answer is
 /// never undone by a later automatic receipt), else `delivered` when its
@@ -85,9 +85,14 @@ pub struct Picture {
 impl Picture {
     pub fn of(store: &Store, c: &CampaignRecord, now: Timestamp) -> Result<Picture, StoreError> {
         let past_deadline = c.deadline.is_some_and(|d| d <= now) && c.closed_at.is_none();
+        // One query for every org's statuses, grouped here.
+        let mut by_org: BTreeMap<OrgId, Vec<StatusRecord>> = BTreeMap::new();
+        for s in store.statuses_about(&c.about)? {
+            by_org.entry(s.org.clone()).or_default().push(s);
+        }
         let mut rows = Vec::new();
         for t in store.targets(c.id)? {
-            let statuses = store.statuses(&t.org, &c.about)?;
+            let statuses = by_org.remove(&t.org).unwrap_or_default();
             let delivered_at = statuses
                 .iter()
                 .find(|s| s.state == RemediationState::Delivered)

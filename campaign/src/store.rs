@@ -116,6 +116,19 @@ CREATE TABLE IF NOT EXISTS statuses (
     PRIMARY KEY (sender_key, envelope)
 );
 CREATE INDEX IF NOT EXISTS statuses_by_about ON statuses (about, org, at);
+CREATE INDEX IF NOT EXISTS statuses_by_org ON statuses (org, at);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS incident_orgs (
+    incident TEXT NOT NULL REFERENCES incidents(id),
+    org TEXT NOT NULL,
+    PRIMARY KEY (incident, org)
+);
 ";
 
 impl Store {
@@ -161,6 +174,36 @@ impl Store {
             path: shown,
             ns,
         })
+    }
+
+    /// Opens a store the hub made, for reading only (`varde board`): the
+    /// process that shows the picture cannot change it.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let sql = |source| StoreError::Sql {
+            path: shown.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+        Ok(Store {
+            conn,
+            path: shown,
+            // Ids are only made by the writer.
+            ns: Uuid::nil(),
+        })
+    }
+
+    /// Changes when another connection commits: the board's cue to push
+    /// an update (SQLite's `data_version`).
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(self.sql())
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -391,33 +434,192 @@ impl Store {
 
     /// Every status `org` sent about `about`, oldest first.
     pub fn statuses(&self, org: &OrgId, about: &str) -> Result<Vec<StatusRecord>, StoreError> {
-        let mut st = self
+        self.query_statuses(
+            "SELECT org, about, state, note, by_name, at FROM statuses WHERE about = ?1 AND org = ?2
+             ORDER BY at, envelope",
+            params![about, org.as_str()],
+        )
+        .map(|v| v.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// Every status about `about`, by org then oldest first (one query for
+    /// a whole campaign's picture).
+    pub fn statuses_about(&self, about: &str) -> Result<Vec<StatusRecord>, StoreError> {
+        self.query_statuses(
+            "SELECT org, about, state, note, by_name, at FROM statuses WHERE about = ?1
+             ORDER BY org, at, envelope",
+            params![about],
+        )
+        .map(|v| v.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// Every status `org` sent since `since`, with what each was about,
+    /// oldest first.
+    pub fn statuses_of(
+        &self,
+        org: &OrgId,
+        since: Timestamp,
+    ) -> Result<Vec<(String, StatusRecord)>, StoreError> {
+        self.query_statuses(
+            "SELECT org, about, state, note, by_name, at FROM statuses WHERE org = ?1 AND at >= ?2
+             ORDER BY at, envelope",
+            params![org.as_str(), since.to_string()],
+        )
+    }
+
+    /// When `org`'s bridge (or tail) last confirmed a delivery.
+    pub fn last_delivered(&self, org: &OrgId) -> Result<Option<Timestamp>, StoreError> {
+        let at: Option<String> = self
             .conn
-            .prepare(
-                "SELECT state, note, by_name, at FROM statuses WHERE about = ?1 AND org = ?2
-                 ORDER BY at, envelope",
+            .query_row(
+                "SELECT MAX(at) FROM statuses WHERE org = ?1 AND state = 'delivered'",
+                params![org.as_str()],
+                |r| r.get(0),
             )
             .map_err(self.sql())?;
-        let rows: Vec<(String, Option<String>, Option<String>, String)> = st
-            .query_map(params![about, org.as_str()], |r| {
+        at.map(|a| self.ts("statuses.at", a)).transpose()
+    }
+
+    fn query_statuses(
+        &self,
+        q: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<(String, StatusRecord)>, StoreError> {
+        type Raw = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let mut st = self.conn.prepare_cached(q).map_err(self.sql())?;
+        let rows: Vec<Raw> = st
+            .query_map(p, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(self.sql())?
+            .collect::<Result<_, _>>()
+            .map_err(self.sql())?;
+        rows.into_iter()
+            .map(|(org, about, state, note, by, at)| {
+                Ok((
+                    about,
+                    StatusRecord {
+                        org: OrgId::new(&org)
+                            .map_err(|_| self.corrupt("statuses.org", org.clone()))?,
+                        state: RemediationState::from_str(&state)
+                            .map_err(|_| self.corrupt("statuses.state", state.clone()))?,
+                        note,
+                        by,
+                        at: self.ts("statuses.at", at)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Records an incident the CSIRT takes part in, as opened by `by` (the
+    /// verified sender); false when it is known already (the first opening
+    /// stands).
+    pub fn record_incident_open(
+        &mut self,
+        id: Uuid,
+        title: &str,
+        by: &OrgId,
+        participants: &[OrgId],
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&sql)?;
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO incidents (id, title, opened_by, opened_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id.to_string(), title, by.as_str(), at.to_string()],
+            )
+            .map_err(&sql)?
+            == 1;
+        if new {
+            for o in participants {
+                tx.execute(
+                    "INSERT OR IGNORE INTO incident_orgs (incident, org) VALUES (?1, ?2)",
+                    params![id.to_string(), o.as_str()],
+                )
+                .map_err(&sql)?;
+            }
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(new)
+    }
+
+    /// Closes an incident if `by` takes part in it; false otherwise or when
+    /// it was closed already.
+    pub fn record_incident_close(
+        &self,
+        id: Uuid,
+        by: &OrgId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE incidents SET closed_at = ?3 WHERE id = ?1 AND closed_at IS NULL
+                 AND EXISTS (SELECT 1 FROM incident_orgs WHERE incident = ?1 AND org = ?2)",
+                params![id.to_string(), by.as_str(), at.to_string()],
+            )
+            .map(|changed| changed == 1)
+            .map_err(self.sql())
+    }
+
+    /// Open incidents `org` takes part in, newest first.
+    pub fn open_incidents(&self, org: &OrgId) -> Result<Vec<IncidentRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT i.id, i.title, i.opened_by, i.opened_at FROM incidents i
+                 JOIN incident_orgs p ON p.incident = i.id
+                 WHERE p.org = ?1 AND i.closed_at IS NULL ORDER BY i.opened_at DESC",
+            )
+            .map_err(self.sql())?;
+        let rows: Vec<(String, String, String, String)> = st
+            .query_map(params![org.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .map_err(self.sql())?
             .collect::<Result<_, _>>()
             .map_err(self.sql())?;
         rows.into_iter()
-            .map(|(state, note, by, at)| {
-                Ok(StatusRecord {
-                    org: org.clone(),
-                    state: RemediationState::from_str(&state)
-                        .map_err(|_| self.corrupt("statuses.state", state.clone()))?,
-                    note,
-                    by,
-                    at: self.ts("statuses.at", at)?,
+            .map(|(id, title, by, at)| {
+                Ok(IncidentRecord {
+                    id: Uuid::from_str(&id)
+                        .map_err(|_| self.corrupt("incidents.id", id.clone()))?,
+                    title,
+                    opened_by: OrgId::new(&by)
+                        .map_err(|_| self.corrupt("incidents.opened_by", by.clone()))?,
+                    opened_at: self.ts("incidents.opened_at", at)?,
                 })
             })
             .collect()
     }
+}
+
+/// An open incident as the CSIRT saw it opened.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IncidentRecord {
+    pub id: Uuid,
+    pub title: String,
+    pub opened_by: OrgId,
+    pub opened_at: Timestamp,
 }
 
 type CampaignRow = (

@@ -75,8 +75,7 @@ pub struct StatusArgs {
 }
 
 fn desk(s: &Session) -> anyhow::Result<Desk> {
-    let state_dir = s.settings.path(&s.settings.value.hub.state_dir);
-    let store = Store::open(&state_dir.join("campaigns.sqlite"))?;
+    let store = Store::open(&s.settings.path(&s.settings.value.hub.campaign_store()))?;
     Ok(Desk::new(
         store,
         s.identity.clone(),

@@ -257,6 +257,13 @@ pub async fn ingest(a: IngestArgs, config: &Path) -> anyhow::Result<()> {
     } else {
         print!("{summary}");
     }
+    for c in varde_hub::run::auto_campaigns(&hub, &summary).await? {
+        eprintln!(
+            "campaign {} opened for {} by [hub.auto_campaign]",
+            c.id,
+            crate::render::terminal_safe(&c.about)
+        );
+    }
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use super::dedup::{self, Dedup, Key};
 use super::publish::Work;
 use super::record::{Candidate, LocFn, Location, Sink};
 use super::route::Router;
-use super::summary::Summary;
+use super::summary::{MatchedAdvisory, Summary};
 use super::warninglist::Warninglists;
 use varde_bus::directory::VerifiedDirectory;
 
@@ -312,15 +312,25 @@ impl Sink for Pipeline<'_> {
         if !matches.is_empty() {
             self.summary.routed += 1;
         }
+        let mut orgs = Vec::new();
         for (org, assets) in matches {
             let mut copy = a.clone();
             copy.matched_assets = assets;
             self.summary.notifications += 1;
             let to = self.org_id(org);
+            orgs.push(to.clone());
             self.emit(Work {
                 payload: Payload::Advisory(copy),
                 label: Tlp::AmberStrict,
                 audience: Audience::orgs([to]),
+            });
+        }
+        if !orgs.is_empty() {
+            self.summary.matched_advisories.push(MatchedAdvisory {
+                advisory_id: a.advisory_id.clone(),
+                title: a.title.clone(),
+                severity: a.severity,
+                orgs,
             });
         }
         self.emit(Work {

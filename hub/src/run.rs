@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use jiff::Timestamp;
-use varde_schemas::{Audience, Kind, Payload, Tlp};
+use varde_schemas::{Audience, Kind, OrgId, Payload, Tlp};
 
 use super::Hub;
 use super::settings::SourceSettings;
@@ -32,8 +32,17 @@ pub struct SightingStats {
     pub published: u64,
 }
 
-/// The hub's durable inbox: sightings and statuses addressed to its org
-/// (one consumer on the org's stream, two filters).
+/// What the hub's durable reads of its org's stream: sightings to count,
+/// statuses and incidents for the campaign desk and the board. Provisioning
+/// (`varde nats provision`) makes the consumer with these filters.
+pub fn hub_filters(csirt: &OrgId) -> Vec<String> {
+    [Kind::Sighting, Kind::Status, Kind::Incident]
+        .iter()
+        .map(|k| format!("{}.*.org.{csirt}.{k}", varde_bus::subject::PREFIX))
+        .collect()
+}
+
+/// The hub's durable inbox on its org's stream ([`hub_filters`]).
 pub async fn hub_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError> {
     let me = &hub.identity.org;
     let durable = hub
@@ -41,17 +50,61 @@ pub async fn hub_inbox(hub: &Hub, create: bool) -> Result<Inbox, InboxError> {
         .durable
         .clone()
         .unwrap_or_else(|| format!("{me}-hub"));
-    let filters = [Kind::Sighting, Kind::Status]
-        .iter()
-        .map(|k| format!("{}.*.org.{me}.{k}", varde_bus::subject::PREFIX))
-        .collect();
-    let mut cfg = InboxConfig::durable(durable, filters);
+    let mut cfg = InboxConfig::durable(durable, hub_filters(me));
     cfg.create = create;
     // Sightings are counted and statuses recorded once each, across
     // restarts too.
     let replay = hub.settings.state_dir.join("replay.bin");
     let opener = Opener::persistent(hub.identity.clone(), &replay)?;
     Inbox::open(&hub.js, &cfg, Arc::new(opener), hub.directory.clone()).await
+}
+
+/// `[hub.auto_campaign]`: opens a campaign for each advisory in `summary`
+/// that matched orgs' assets and is severe enough, targeting those orgs.
+/// Called after the ingest has stored the advisories, so each org's
+/// opening follows its copy of the advisory (and its bridge posts it in the
+/// advisory's thread). An advisory that has a campaign already (an earlier
+/// revision, or one opened by hand) gets none.
+pub async fn auto_campaigns(
+    hub: &Hub,
+    summary: &crate::summary::Summary,
+) -> Result<Vec<varde_campaign::CampaignRecord>, varde_campaign::desk::DeskError> {
+    let Some(rule) = &hub.settings.auto_campaign else {
+        return Ok(Vec::new());
+    };
+    let due: Vec<_> = summary
+        .matched_advisories
+        .iter()
+        .filter(|m| m.severity >= rule.min_severity)
+        .collect();
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut desk = campaign_desk(hub)?;
+    let mut opened = Vec::new();
+    for m in due {
+        if desk.store.find(&m.advisory_id)?.is_some() {
+            continue;
+        }
+        let now = Timestamp::now();
+        let spec = varde_campaign::OpenSpec {
+            about: m.advisory_id.clone(),
+            title: format!(
+                "{} ({}): tell the CSIRT where you stand",
+                m.title,
+                m.severity.as_str()
+            ),
+            targets: m.orgs.clone(),
+            deadline: jiff::SignedDuration::try_from(rule.deadline)
+                .ok()
+                .map(|d| now + d),
+            remind_every: rule.remind_every,
+        };
+        let c = desk.open(spec, now).await?;
+        tracing::info!(campaign = %c.id, about = %c.about, orgs = m.orgs.len(), "campaign opened by [hub.auto_campaign]");
+        opened.push(c);
+    }
+    Ok(opened)
 }
 
 /// The campaign desk of `hub`: its store in the hub's state dir.
@@ -112,9 +165,9 @@ pub async fn serve_inbox(
         let h = &d.opened.header;
         let s = match &d.opened.payload {
             Payload::Sighting(s) => s,
-            Payload::Status(_) => {
+            Payload::Status(_) | Payload::Incident(_) => {
                 let handled = campaigns.handle(&d)?;
-                tracing::debug!(id = %h.id, ?handled, "status");
+                tracing::debug!(id = %h.id, kind = %h.kind, ?handled, "recorded for the board");
                 d.ack_confirmed().await?;
                 continue;
             }
@@ -220,11 +273,16 @@ async fn run_source(hub: Arc<Hub>, src: SourceSettings, location: String) {
                 continue;
             };
             match ingested {
-                Ok(s) => tracing::info!(
-                    source = %src.name, input = %input.display(), read = s.read, accepted = s.accepted,
-                    duplicates = s.duplicates, warninglisted = s.warninglisted, invalid = s.invalid,
-                    withheld = s.withheld, routed = s.routed, published = s.published, "ingested"
-                ),
+                Ok(s) => {
+                    tracing::info!(
+                        source = %src.name, input = %input.display(), read = s.read, accepted = s.accepted,
+                        duplicates = s.duplicates, warninglisted = s.warninglisted, invalid = s.invalid,
+                        withheld = s.withheld, routed = s.routed, published = s.published, "ingested"
+                    );
+                    if let Err(e) = auto_campaigns(&hub, &s).await {
+                        tracing::error!(source = %src.name, error = %e, "automatic campaigns not opened");
+                    }
+                }
                 Err(e) => {
                     tracing::error!(source = %src.name, input = %input.display(), error = %e, "ingest failed")
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use varde_bus::settings::{ConsumerSettings, DirectorySettings, IdentitySettings};
 use varde_bus::transport::{NatsSettings, StreamSettings};
-use varde_schemas::payload::IndicatorType;
+use varde_schemas::payload::{IndicatorType, Severity};
 use varde_schemas::{GroupId, Tlp};
 
 /// `varde.toml`, the file of the `varde` CLI and the hub: the core's
@@ -85,9 +85,35 @@ pub struct HubSettings {
     /// How often the campaign desk looks for reminders due (`30s`).
     #[serde(default = "default_campaign_tick", deserialize_with = "duration")]
     pub campaign_tick: Duration,
+    /// `[hub.auto_campaign]`: open a campaign for every advisory of at
+    /// least this severity that matched orgs' assets, targeting those orgs.
+    /// Absent: campaigns are opened by hand only.
+    #[serde(default)]
+    pub auto_campaign: Option<AutoCampaign>,
     /// Sources for `varde hub run`.
     #[serde(default)]
     pub sources: Vec<SourceSettings>,
+}
+
+/// `[hub.auto_campaign]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoCampaign {
+    /// `high` opens campaigns for high and critical advisories.
+    pub min_severity: Severity,
+    /// From the advisory's ingest (`7d`).
+    #[serde(default = "default_auto_deadline", deserialize_with = "duration")]
+    pub deadline: Duration,
+    /// Reminders to orgs without an answer (`1d`).
+    #[serde(default = "default_auto_remind", deserialize_with = "duration")]
+    pub remind_every: Duration,
+}
+
+fn default_auto_deadline() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_auto_remind() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 impl Default for HubSettings {
@@ -105,6 +131,7 @@ impl Default for HubSettings {
             sighting_window: default_sighting_window(),
             durable: None,
             campaign_tick: default_campaign_tick(),
+            auto_campaign: None,
             sources: Vec::new(),
         }
     }

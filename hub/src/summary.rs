@@ -50,6 +50,19 @@ pub struct Summary {
     pub by_warninglist: BTreeMap<String, u64>,
     /// Invalid records with their place (first `MAX_LISTED`).
     pub invalid_records: Vec<InvalidRecord>,
+    /// Advisories whose affected products matched orgs' assets, with those
+    /// orgs (for `[hub.auto_campaign]`).
+    #[serde(skip)]
+    pub matched_advisories: Vec<MatchedAdvisory>,
+}
+
+/// An advisory sent to the orgs running what it affects.
+#[derive(Clone, Debug)]
+pub struct MatchedAdvisory {
+    pub advisory_id: String,
+    pub title: String,
+    pub severity: varde_schemas::payload::Severity,
+    pub orgs: Vec<varde_schemas::OrgId>,
 }
 
 impl Summary {
@@ -92,6 +105,8 @@ impl Summary {
                 self.invalid_records.push(r.clone());
             }
         }
+        self.matched_advisories
+            .extend(o.matched_advisories.iter().cloned());
     }
 }
 

@@ -11,11 +11,14 @@ use std::time::Duration;
 use varde_bus::inbox::Delivery;
 use varde_bus::seal::{OpenError, Opener};
 use varde_hub::Hub;
-use varde_hub::settings::{HubSettings, SourceKind};
+use varde_hub::run::{auto_campaigns, campaign_desk};
+use varde_hub::settings::{AutoCampaign, HubSettings, SourceKind};
 use varde_hub::source::{Input, SourceOptions};
 use varde_hub::summary::Summary;
 use varde_hub::warninglist::Warninglists;
-use varde_schemas::payload::{IndicatorType, MatchKind, Payload, Sighting};
+use varde_schemas::payload::{
+    CampaignAction, IndicatorType, MatchKind, Payload, Severity, Sighting,
+};
 use varde_schemas::{Audience, Kind, OrgId, Tlp};
 use varde_tests::{BusFixture, drain, repo_root};
 
@@ -1299,4 +1302,71 @@ async fn misp_feed_over_http_matches_the_folder() {
     assert_eq!(counts(&s), [30, 20, 2, 2, 4, 1, 1, 2, 2, 18, 4], "{s}");
     assert!(has_reason(&s, "answered HTTP 404"), "{s}");
     server.kill().await.unwrap();
+}
+
+/// `[hub.auto_campaign]`: a critical advisory that matched lillehammer's
+/// assets opens a campaign for lillehammer alone (gjovik runs no Fortinet),
+/// once, and lillehammer reads its copy of the advisory before the opening.
+#[tokio::test]
+async fn a_severe_advisory_opens_a_campaign_for_the_orgs_running_the_product() {
+    let bus = BusFixture::start().await.unwrap();
+    let mut li = bus
+        .inbox(bus.identity("lillehammer"), "lillehammer")
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let h = hub(&bus, state.path(), |s| {
+        s.auto_campaign = Some(AutoCampaign {
+            min_severity: Severity::High,
+            deadline: Duration::from_secs(3 * 86_400),
+            remind_every: Duration::from_secs(86_400),
+        })
+    });
+    let s = ingest(
+        &h,
+        SourceKind::Stix,
+        &fixtures().join("stix/bundle.json"),
+        "sector-cert",
+        |_| {},
+    )
+    .await;
+    let opened = auto_campaigns(&h, &s).await.unwrap();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let c = &opened[0];
+    let desk = campaign_desk(&h).unwrap();
+    let targets: Vec<String> = desk
+        .store
+        .targets(c.id)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.org.to_string())
+        .collect();
+    assert_eq!(targets, ["lillehammer"]);
+    assert!(
+        c.deadline.is_some() && c.title.contains("(critical)"),
+        "{c:?}"
+    );
+    // Once per advisory, however often it is seen.
+    assert!(auto_campaigns(&h, &s).await.unwrap().is_empty());
+
+    let got = drain(&mut li, IDLE).await.unwrap();
+    let mine = got
+        .iter()
+        .position(|d| {
+            matches!(&d.opened.payload, Payload::Advisory(a) if a.advisory_id == c.about)
+                && d.opened.header.label == Tlp::AmberStrict
+        })
+        .unwrap();
+    let opening = got
+        .iter()
+        .position(|d| {
+            matches!(&d.opened.payload, Payload::Campaign(x) if x.about == c.about && x.action == CampaignAction::Opened)
+        })
+        .unwrap();
+    assert!(mine < opening, "the advisory first, then the campaign");
+
+    // Without the rule, no campaign.
+    let other = tempfile::tempdir().unwrap();
+    let plain = hub(&bus, other.path(), |_| {});
+    assert!(auto_campaigns(&plain, &s).await.unwrap().is_empty());
 }

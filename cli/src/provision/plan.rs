@@ -77,14 +77,8 @@ pub fn hub_durable(csirt: &OrgId) -> String {
     format!("{csirt}-hub")
 }
 
-/// The subject filters of the hub's durable: sightings and statuses
-/// addressed to the CSIRT (as `varde_hub::run::hub_inbox` asks for).
-pub fn hub_filters(csirt: &OrgId) -> Vec<String> {
-    [Kind::Sighting, Kind::Status]
-        .iter()
-        .map(|k| format!("{}.*.org.{csirt}.{k}", subject::PREFIX))
-        .collect()
-}
+/// The subject filters of the hub's durable (one definition, the hub's).
+pub use varde_hub::run::hub_filters;
 
 pub use varde_bus::subject::inbox_prefix;
 
