@@ -275,6 +275,26 @@ impl Identity {
         )
     }
 
+    /// A UUID derived from `parts` and this identity's signing secret: the
+    /// same every time this identity does the same thing (a delivery
+    /// receipt for one advisory), so the broker's dedup window and the
+    /// receiver keep one, and no one without the key can compute it first
+    /// (and have the broker drop the real one as a duplicate).
+    pub fn derived_id(&self, parts: &[&str]) -> uuid::Uuid {
+        let key = blake3::derive_key(
+            "varde 2026-12 derived envelope ids",
+            self.signing.as_bytes(),
+        );
+        let mut h = blake3::Hasher::new_keyed(&key);
+        for p in parts {
+            h.update(&(p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        uuid::Builder::from_custom_bytes(b).into_uuid()
+    }
+
     /// The directory entry describing this key's public half.
     pub fn public_key(&self, role: KeyRole, name: Option<String>) -> Key {
         Key {
@@ -293,6 +313,17 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_ids_are_stable_per_identity_and_differ_between_identities() {
+        let a = Identity::generate(OrgId::new("gjovik").unwrap());
+        let b = Identity::generate(OrgId::new("gjovik").unwrap());
+        let id = a.derived_id(&["delivered", "KCSIRT-2026-0042"]);
+        assert_eq!(id, a.derived_id(&["delivered", "KCSIRT-2026-0042"]));
+        assert_ne!(id, a.derived_id(&["delivered", "KCSIRT-2026-0043"]));
+        assert_ne!(id, a.derived_id(&["deliveredKCSIRT-2026-0042"]));
+        assert_ne!(id, b.derived_id(&["delivered", "KCSIRT-2026-0042"]));
+    }
 
     #[test]
     fn refuses_readable_key_files_and_round_trips() {

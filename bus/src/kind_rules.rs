@@ -10,7 +10,7 @@
 //! seals by hand gets its envelope refused by every reader).
 
 use varde_schemas::directory::OrgKind;
-use varde_schemas::{Audience, Kind, OrgId, Tlp};
+use varde_schemas::{Audience, Header, Kind, OrgId, Payload, Tlp};
 
 use crate::directory::VerifiedDirectory;
 
@@ -109,6 +109,26 @@ pub fn csirt(dir: &VerifiedDirectory) -> Result<&OrgId, KindRuleError> {
         Ok(c)
     } else {
         Err(KindRuleError::NoCsirt)
+    }
+}
+
+/// What a `delivered` receipt for this message is about, when one is due:
+/// the CSIRT's advisories (by advisory id) and alerts (by envelope id), read
+/// by anyone but the CSIRT. The bridge sends one when it posts such a
+/// message, `varde tail --durable` when it shows one.
+pub fn receipt_about(
+    dir: &VerifiedDirectory,
+    me: &OrgId,
+    h: &Header,
+    p: &Payload,
+) -> Option<String> {
+    if h.sender.org != dir.doc.csirt || h.sender.org == *me {
+        return None;
+    }
+    match p {
+        Payload::Advisory(a) => Some(a.advisory_id.clone()),
+        Payload::Alert(_) => Some(h.id.to_string()),
+        _ => None,
     }
 }
 

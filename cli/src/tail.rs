@@ -8,8 +8,10 @@ use varde_schemas::Kind;
 
 use super::{Session, render};
 use varde_bus::inbox::{Inbox, InboxConfig};
-use varde_bus::seal::Opener;
-use varde_bus::subject;
+use varde_bus::kind_rules;
+use varde_bus::seal::{self, Draft, Opener};
+use varde_bus::{subject, transport};
+use varde_schemas::payload::{RemediationState, Status};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,8 +29,13 @@ pub struct Args {
     pub follow: bool,
     /// Read (and ack) this identity's durable consumer instead of a
     /// temporary one. Use this where the broker only allows the durable.
+    /// The CSIRT's advisories and alerts shown get a `delivered` status to
+    /// the CSIRT (as the bridge sends when it posts them).
     #[arg(long)]
     pub durable: bool,
+    /// With --durable: send no `delivered` statuses.
+    #[arg(long, requires = "durable")]
+    pub no_receipts: bool,
     /// Stop after this many messages.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -120,6 +127,9 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
             }
             shown += 1;
         }
+        if a.durable && !a.no_receipts {
+            receipt(&s, h, &d.opened.payload).await;
+        }
         d.ack().await?;
         if a.limit.is_some_and(|l| shown >= l) {
             break;
@@ -129,4 +139,33 @@ pub async fn run(a: Args, config: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tells the CSIRT that its advisory or alert reached this org. The id is
+/// derived from this identity's key and the warning, so showing it again
+/// (another tail, after a crash before the ack) sends the same envelope,
+/// which the broker and the CSIRT's store keep once. A receipt that cannot
+/// be sent is reported and the tail goes on.
+async fn receipt(s: &Session, h: &varde_schemas::Header, p: &varde_schemas::Payload) {
+    let dir = s.directory.current();
+    let Some(about) = kind_rules::receipt_about(&dir, &s.identity.org, h, p) else {
+        return;
+    };
+    let sent = async {
+        let (label, audience) = kind_rules::status_audience(&dir)?;
+        let status = varde_schemas::Payload::Status(Status {
+            about: about.clone(),
+            state: RemediationState::Delivered,
+            note: None,
+            by: None,
+        });
+        let mut draft = Draft::new(&status, label, audience);
+        draft.id = Some(s.identity.derived_id(&["delivered", &about]));
+        let sealed = seal::seal(&s.identity, &dir, draft)?;
+        transport::republish(&s.js, &sealed).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = sent.await {
+        tracing::warn!(about = %render::terminal_safe(&about), error = %e, "delivered status not sent to the CSIRT");
+    }
 }

@@ -17,7 +17,9 @@ use varde_campaign::{OpenSpec, Standing};
 use varde_hub::Hub;
 use varde_hub::run::{campaign_desk, serve_inbox};
 use varde_hub::sighting::SightingDesk;
-use varde_schemas::payload::{Campaign, CampaignAction, Person, RemediationState, Status};
+use varde_schemas::payload::{
+    Advisory, Campaign, CampaignAction, Person, RemediationState, Severity, Status,
+};
 use varde_schemas::{Audience, Header, Kind, OrgId, Payload, Tlp};
 use varde_tests::{BusFixture, drain};
 
@@ -457,4 +459,58 @@ async fn cli_opens_a_campaign_takes_a_status_and_shows_the_picture() {
     let got = campaigns_in(&drain(&mut lh, IDLE).await.unwrap());
     let actions: Vec<CampaignAction> = got.into_iter().map(|c| c.action).collect();
     assert_eq!(actions, [CampaignAction::Opened, CampaignAction::Closed]);
+    drop(lh);
+
+    // `varde tail --durable` at lillehammer (the same durable, read to the
+    // end above) shows the CSIRT's advisory and tells the CSIRT, alone, that
+    // it was delivered, as a bridge does when it posts it.
+    let advisory = Payload::Advisory(Advisory {
+        advisory_id: ABOUT.into(),
+        revision: 1,
+        title: "Patch NetScaler".into(),
+        summary: "Exploited in the wild".into(),
+        severity: Severity::Critical,
+        cves: vec![],
+        affected: vec![],
+        actions: vec![],
+        references: vec![],
+        sectors: vec![],
+        published: Timestamp::now(),
+        changes: None,
+        matched_assets: vec![],
+    });
+    bus.publish(
+        &bus.identity("kcsirt"),
+        Draft::new(&advisory, Tlp::Amber, Audience::orgs([org("lillehammer")])),
+    )
+    .await
+    .unwrap();
+    let lh_cfg = bus.write_config(dir.path(), "lillehammer").unwrap();
+    let shown = varde_tests::varde_ok(&lh_cfg, &["tail", "--durable", "--json"]).unwrap();
+    assert!(shown.contains(ABOUT), "{shown}");
+    let mut desk = campaign_desk(&h).unwrap();
+    serve_inbox(&h, &mut sightings, &mut desk, &mut inbox, Some(IDLE))
+        .await
+        .unwrap();
+    let states: Vec<RemediationState> = desk
+        .store
+        .statuses(&org("lillehammer"), ABOUT)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(states, [RemediationState::Delivered]);
+    // gjovik's tail shows no advisory and sends nothing.
+    let gj_shown = varde_tests::varde_ok(&gj, &["tail", "--durable", "--json"]).unwrap();
+    assert!(!gj_shown.contains("\"advisory\""), "{gj_shown}");
+    serve_inbox(&h, &mut sightings, &mut desk, &mut inbox, Some(IDLE))
+        .await
+        .unwrap();
+    assert!(
+        desk.store
+            .statuses(&org("gjovik"), ABOUT)
+            .unwrap()
+            .iter()
+            .all(|s| s.state != RemediationState::Delivered)
+    );
 }

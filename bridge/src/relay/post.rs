@@ -158,14 +158,11 @@ impl Worker {
     /// logged and does not hold up the post.
     async fn delivered(&self, dir: &VerifiedDirectory, msg: &Message) {
         let h = &msg.header;
-        let about = match &msg.payload {
-            Payload::Advisory(a) => a.advisory_id.clone(),
-            Payload::Alert(_) => h.id.to_string(),
-            _ => return,
-        };
-        if h.sender.org != dir.doc.csirt || h.sender.org == self.ctx.identity.org {
+        let Some(about) =
+            varde_bus::kind_rules::receipt_about(dir, &self.ctx.identity.org, h, &msg.payload)
+        else {
             return;
-        }
+        };
         let Ok((label, audience)) = varde_bus::kind_rules::status_audience(dir) else {
             return;
         };
