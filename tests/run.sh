@@ -27,6 +27,15 @@ if ! command -v systemd-analyze >/dev/null && [[ $(id -u) -eq 0 ]] && command -v
   apt-get install -y -qq systemd >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq systemd >/dev/null; }
 fi
 
+# Debian's chromium and its chromedriver for the board's browser test
+# (tests/tests/board.rs), installed like the servers.
+if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } \
+  && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "tests/run.sh: installing Debian's chromium and chromium-driver" >&2
+  apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+fi
+
 # Binaries first: CLI tests run target/debug/varde and varde-bridge.
 # One feature resolution for bins and tests (resolver 2 would otherwise
 # build the shared dependencies twice: without and with dev-dependencies).

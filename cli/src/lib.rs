@@ -2,6 +2,7 @@
 //! sub-command lives in its own module and calls library code.
 
 pub mod bench;
+mod board;
 mod campaign;
 mod directory;
 mod hub;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Tell the CSIRT (and only the CSIRT) where your org stands on an
     /// advisory or alert.
     Status(crate::campaign::StatusArgs),
+    /// Serve the CSIRT's picture of its campaigns as a read-only web page
+    /// (loopback, or TLS with client certificates from the CSIRT's CA).
+    Board(crate::board::Args),
     /// Measure seal/open and end-to-end throughput against baselines
     /// (`varde bench hub`: the hub's ingest and routing).
     Bench(BenchArgs),
@@ -176,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => crate::hub::export(a, &cfg).await,
         Command::Campaign(c) => crate::campaign::run(c, &cfg).await,
         Command::Status(a) => crate::campaign::status(a, &cfg).await,
+        Command::Board(a) => crate::board::run(a, &cfg).await,
         Command::Bench(BenchArgs {
             mode: Some(BenchMode::Hub(a)),
             ..

@@ -19,9 +19,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEMO="$ROOT/.demo"
 NATS_PORT="${VARDE_DEMO_NATS_PORT:-14222}"
+BOARD_PORT="${VARDE_DEMO_BOARD_PORT:-18480}"
 # varde reads every VARDE_* variable as a configuration override (and
 # refuses unknown keys), so this script's own setting must not reach it.
-unset VARDE_DEMO_NATS_PORT
+unset VARDE_DEMO_NATS_PORT VARDE_DEMO_BOARD_PORT
 export NO_COLOR="${NO_COLOR:-}"
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -175,8 +176,20 @@ done
 say "The CSIRT's picture of the campaign (the hub recorded Kari's status; lillehammer has not answered):"
 "$VARDE" -c kcsirt/varde.toml campaign show KCSIRT-2026-0042
 
+say "Starting the CSIRT's board (varde board: read-only, loopback only)"
+"$VARDE" -c kcsirt/varde.toml board --listen "127.0.0.1:$BOARD_PORT" >"$DEMO/logs/board.log" 2>&1 &
+echo $! > "$DEMO/board.pid"
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$BOARD_PORT/healthz" >/dev/null 2>&1 && break
+  kill -0 "$(cat "$DEMO/board.pid")" 2>/dev/null || { tail -20 "$DEMO/logs/board.log"; exit 1; }
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$BOARD_PORT/fragment/matrix" | grep -q 'data-state="remediated"' \
+  || { echo "the board does not show gjovik's status"; tail -20 "$DEMO/logs/board.log"; exit 1; }
+echo "board: http://127.0.0.1:$BOARD_PORT/ (campaigns × organisations, live; gjovik shows remediated)"
+
 if [[ -x "$ROOT/deploy/local/matrix.sh" ]]; then
   "$ROOT/deploy/local/matrix.sh"
 fi
 
-say "Local stack is up. Configs in .demo/<org>/varde.toml; stop with deploy/local/down.sh"
+say "Local stack is up. Board: http://127.0.0.1:$BOARD_PORT/ . Configs in .demo/<org>/varde.toml; stop with deploy/local/down.sh"

@@ -9,8 +9,10 @@
 //!   with Matrix users, the bridge as a child process).
 //! - [`csirt`]: the CSIRT's hub and campaign desk on a test bus.
 //! - [`pair`]: two homeservers that do not federate, two orgs' bridges, one bus.
+//! - [`browser`]: Debian's headless chromium through chromedriver.
 
 pub mod bridge;
+pub mod browser;
 pub mod csirt;
 pub mod fixture;
 pub mod pair;
