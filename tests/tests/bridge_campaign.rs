@@ -2,7 +2,10 @@
 //! posts the CSIRT's advisory and tells the CSIRT it was delivered; the
 //! CSIRT's reminder is posted in the advisory's thread; Kari answers with
 //! `!varde status … remediated`, which reaches the CSIRT alone and counts
-//! for gjovik. A user of another org cannot set gjovik's status.
+//! for gjovik. A user of another org cannot set gjovik's status. The
+//! bridge is SIGKILLed twice (after the reminder is posted, after the status
+//! is sent); the thread still holds one opening and one reminder, and the
+//! CSIRT counts each status once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,7 +41,8 @@ async fn say(reader: &Reader, room: &str, text: &str) -> Result<()> {
 }
 
 #[tokio::test]
-async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> Result<()> {
+async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone_across_sigkills()
+-> Result<()> {
     let p = Pair::start().await?;
     let kari_r = p.reader("kari").await?;
     // gjovik's own encrypted room for warnings, up to AMBER+STRICT.
@@ -48,9 +52,10 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
         &format!(
             "[[rooms]]\nroom = \"{room}\"\nname = \"warnings\"\nkinds = [\"advisory\", \"campaign\"]\nceiling = \"TLP:AMBER+STRICT\"\n"
         ),
-        "",
+        // Unacked envelopes come back soon after a SIGKILL (below).
+        "[delivery]\nack_wait = \"5s\"\n",
     )?;
-    let bridge = BridgeProcess::start(&cfg).await?;
+    let mut bridge = BridgeProcess::start(&cfg).await?;
 
     let advisory = Payload::Advisory(Advisory {
         advisory_id: ABOUT.into(),
@@ -124,6 +129,10 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
         );
     }
     read(&kari_r, &room, "Reminder 1").await?;
+    // SIGKILL right after the reminder is in the room (its envelope may not
+    // be acked yet): after the restart it must not be posted again.
+    bridge.kill().await;
+    bridge.restart().await?;
     let kari = p.user("kari")?;
     let threaded = eventually("two thread replies to the advisory", WAIT, || async {
         let events: Vec<Value> = all_events(&kari, &room).await?;
@@ -157,6 +166,10 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
     )
     .await?;
     read(&kari_r, &room, "sent to kcsirt only").await?;
+    // And right after the status went out: the command may be handled
+    // again after the restart, and the CSIRT must still count it once.
+    bridge.kill().await;
+    bridge.restart().await?;
     // The org's own view of what the CSIRT asks it.
     say(&kari_r, &room, "!varde campaigns").await?;
     let listed = eventually("the campaigns answer", WAIT, || async {
@@ -176,6 +189,26 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone() -> R
         &mut desk,
         &mut inbox,
         Some(Duration::from_secs(3)),
+    )
+    .await?;
+    // Past the ack wait, anything redelivered after the kills has been
+    // handled: still one opening and one reminder in the thread.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let events: Vec<Value> = all_events(&kari, &room).await?;
+    let threaded = events
+        .iter()
+        .filter(|e| {
+            e["content"]["m.relates_to"]["rel_type"] == "m.thread"
+                && e["content"]["m.relates_to"]["event_id"] == first.as_str()
+        })
+        .count();
+    assert_eq!(threaded, 2, "bridge log:\n{}", bridge.log_tail());
+    serve_inbox(
+        &h,
+        &mut sightings,
+        &mut desk,
+        &mut inbox,
+        Some(Duration::from_secs(2)),
     )
     .await?;
     let pic = Picture::of(&desk.store, &c, Timestamp::now())?;
