@@ -350,7 +350,8 @@ mod tests {
             hub.filters,
             [
                 "varde.v1.*.org.kcsirt.sighting",
-                "varde.v1.*.org.kcsirt.status"
+                "varde.v1.*.org.kcsirt.status",
+                "varde.v1.*.org.kcsirt.incident"
             ]
         );
         assert!(
