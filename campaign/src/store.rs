@@ -213,6 +213,20 @@ impl Store {
         }
     }
 
+    /// Every row of `q` with `p`, each read by `row`.
+    fn rows<T>(
+        &self,
+        q: &str,
+        p: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut st = self.conn.prepare_cached(q).map_err(self.sql())?;
+        st.query_map(p, row)
+            .map_err(self.sql())?
+            .collect::<Result<Vec<T>, _>>()
+            .map_err(self.sql())
+    }
+
     fn corrupt(&self, what: &'static str, value: String) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
@@ -290,22 +304,17 @@ impl Store {
         } else {
             "SELECT id, about, title, opened_at, deadline, remind_every_s, closed_at FROM campaigns WHERE closed_at IS NULL ORDER BY opened_at DESC, id"
         };
-        let mut st = self.conn.prepare(q).map_err(self.sql())?;
-        let rows: Vec<CampaignRow> = st
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .map_err(self.sql())?
-            .collect::<Result<_, _>>()
-            .map_err(self.sql())?;
+        let rows: Vec<CampaignRow> = self.rows(q, [], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
         rows.into_iter().map(|r| self.campaign_from(r)).collect()
     }
 
@@ -330,20 +339,12 @@ impl Store {
     }
 
     pub fn targets(&self, campaign: Uuid) -> Result<Vec<Target>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT org, opened_sent, closed_sent, reminders, last_asked_at FROM targets
-                 WHERE campaign = ?1 ORDER BY org",
-            )
-            .map_err(self.sql())?;
-        let rows: Vec<(String, bool, bool, u32, String)> = st
-            .query_map(params![campaign.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(self.sql())?
-            .collect::<Result<_, _>>()
-            .map_err(self.sql())?;
+        let rows: Vec<(String, bool, bool, u32, String)> = self.rows(
+            "SELECT org, opened_sent, closed_sent, reminders, last_asked_at FROM targets
+             WHERE campaign = ?1 ORDER BY org",
+            params![campaign.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
         rows.into_iter()
             .map(|(org, opened_sent, closed_sent, reminders, at)| {
                 Ok(Target {
@@ -493,21 +494,16 @@ impl Store {
             Option<String>,
             String,
         );
-        let mut st = self.conn.prepare_cached(q).map_err(self.sql())?;
-        let rows: Vec<Raw> = st
-            .query_map(p, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .map_err(self.sql())?
-            .collect::<Result<_, _>>()
-            .map_err(self.sql())?;
+        let rows: Vec<Raw> = self.rows(q, p, |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
         rows.into_iter()
             .map(|(org, about, state, note, by, at)| {
                 Ok((
@@ -583,21 +579,13 @@ impl Store {
 
     /// Open incidents `org` takes part in, newest first.
     pub fn open_incidents(&self, org: &OrgId) -> Result<Vec<IncidentRecord>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT i.id, i.title, i.opened_by, i.opened_at FROM incidents i
-                 JOIN incident_orgs p ON p.incident = i.id
-                 WHERE p.org = ?1 AND i.closed_at IS NULL ORDER BY i.opened_at DESC",
-            )
-            .map_err(self.sql())?;
-        let rows: Vec<(String, String, String, String)> = st
-            .query_map(params![org.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(self.sql())?
-            .collect::<Result<_, _>>()
-            .map_err(self.sql())?;
+        let rows: Vec<(String, String, String, String)> = self.rows(
+            "SELECT i.id, i.title, i.opened_by, i.opened_at FROM incidents i
+             JOIN incident_orgs p ON p.incident = i.id
+             WHERE p.org = ?1 AND i.closed_at IS NULL ORDER BY i.opened_at DESC",
+            params![org.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         rows.into_iter()
             .map(|(id, title, by, at)| {
                 Ok(IncidentRecord {

@@ -12,6 +12,8 @@ use varde_hub::run::{campaign_desk, hub_inbox};
 use varde_hub::settings::HubSettings;
 use varde_hub::sighting::SightingDesk;
 use varde_hub::warninglist::Warninglists;
+use varde_schemas::Payload;
+use varde_schemas::payload::{Advisory, Severity};
 
 use crate::BusFixture;
 
@@ -38,4 +40,23 @@ pub async fn csirt(bus: &BusFixture, state: &Path) -> Result<(Hub, Inbox, Sighti
     let sightings = SightingDesk::open(3, Duration::from_secs(3600), state.join("sightings.json"))?;
     let desk = campaign_desk(&h)?;
     Ok((h, inbox, sightings, desk))
+}
+
+/// A critical advisory from the CSIRT, affecting nothing in particular.
+pub fn advisory(id: &str, title: &str) -> Payload {
+    Payload::Advisory(Advisory {
+        advisory_id: id.into(),
+        revision: 1,
+        title: title.into(),
+        summary: "Exploited in the wild.".into(),
+        severity: Severity::Critical,
+        cves: vec![],
+        affected: vec![],
+        actions: vec!["Patch today".into()],
+        references: vec![],
+        sectors: vec![],
+        published: jiff::Timestamp::now(),
+        changes: None,
+        matched_assets: vec![],
+    })
 }

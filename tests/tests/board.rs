@@ -196,43 +196,27 @@ async fn board_shows_the_matrix_live_in_chromium_and_refuses_clients_without_a_c
             text: None,
         })
     };
-    let to_csirt_and_gjovik = Audience::orgs([org("gjovik"), org("kcsirt")]);
-    bus.publish(
-        &bus.identity("gjovik"),
-        Draft::new(
-            &incident(
-                incident_id,
-                IncidentAction::Open,
-                "Phishing wave against payroll",
-            ),
-            Tlp::Amber,
-            to_csirt_and_gjovik.clone(),
-        ),
-    )
-    .await
-    .unwrap();
+    let send_incident = |who: &'static str, p: Payload, to: &[&str]| {
+        let to = Audience::orgs(to.iter().map(|o| org(o)));
+        let bus = &bus;
+        async move {
+            bus.publish(&bus.identity(who), Draft::new(&p, Tlp::Amber, to))
+                .await
+                .unwrap();
+        }
+    };
+    let opened = incident(
+        incident_id,
+        IncidentAction::Open,
+        "Phishing wave against payroll",
+    );
+    send_incident("gjovik", opened, &["gjovik", "kcsirt"]).await;
     // Abuse: lillehammer, no participant, opens one in gjovik's name and
     // closes gjovik's. Neither counts.
-    bus.publish(
-        &bus.identity("lillehammer"),
-        Draft::new(
-            &incident(Uuid::now_v7(), IncidentAction::Open, "Fake incident"),
-            Tlp::Amber,
-            to_csirt_and_gjovik.clone(),
-        ),
-    )
-    .await
-    .unwrap();
-    bus.publish(
-        &bus.identity("lillehammer"),
-        Draft::new(
-            &incident(incident_id, IncidentAction::Close, "closed"),
-            Tlp::Amber,
-            Audience::orgs([org("kcsirt")]),
-        ),
-    )
-    .await
-    .unwrap();
+    let fake = incident(Uuid::now_v7(), IncidentAction::Open, "Fake incident");
+    send_incident("lillehammer", fake, &["gjovik", "kcsirt"]).await;
+    let close = incident(incident_id, IncidentAction::Close, "closed");
+    send_incident("lillehammer", close, &["kcsirt"]).await;
     serve_inbox(&h, &mut sightings, &mut desk, &mut inbox, Some(IDLE))
         .await
         .unwrap();

@@ -18,8 +18,8 @@ use varde_bridge::matrix::reader::Reader;
 use varde_bus::seal::Draft;
 use varde_campaign::{OpenSpec, Picture, Standing};
 use varde_hub::run::serve_inbox;
-use varde_schemas::payload::{Advisory, RemediationState, Severity};
-use varde_schemas::{Audience, OrgId, Payload, Tlp};
+use varde_schemas::payload::RemediationState;
+use varde_schemas::{Audience, OrgId, Tlp};
 use varde_tests::bridge::{BridgeProcess, body, eventually, read_event, read_room, send_as};
 use varde_tests::pair::{Pair, all_events};
 
@@ -57,21 +57,8 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone_across
     )?;
     let mut bridge = BridgeProcess::start(&cfg).await?;
 
-    let advisory = Payload::Advisory(Advisory {
-        advisory_id: ABOUT.into(),
-        revision: 1,
-        title: "Critical authentication bypass in Citrix NetScaler".into(),
-        summary: "Exploited.".into(),
-        severity: Severity::Critical,
-        cves: vec![],
-        affected: vec![],
-        actions: vec!["Patch today".into()],
-        references: vec![],
-        sectors: vec![],
-        published: Timestamp::now(),
-        changes: None,
-        matched_assets: vec![],
-    });
+    let advisory =
+        varde_tests::csirt::advisory(ABOUT, "Critical authentication bypass in Citrix NetScaler");
     p.bus
         .publish(
             &p.bus.identity("kcsirt"),

@@ -17,9 +17,7 @@ use varde_campaign::{OpenSpec, Standing};
 use varde_hub::Hub;
 use varde_hub::run::{campaign_desk, serve_inbox};
 use varde_hub::sighting::SightingDesk;
-use varde_schemas::payload::{
-    Advisory, Campaign, CampaignAction, Person, RemediationState, Severity, Status,
-};
+use varde_schemas::payload::{Campaign, CampaignAction, Person, RemediationState, Status};
 use varde_schemas::{Audience, Header, Kind, OrgId, Payload, Tlp};
 use varde_tests::{BusFixture, drain};
 
@@ -464,21 +462,7 @@ async fn cli_opens_a_campaign_takes_a_status_and_shows_the_picture() {
     // `varde tail --durable` at lillehammer (the same durable, read to the
     // end above) shows the CSIRT's advisory and tells the CSIRT, alone, that
     // it was delivered, as a bridge does when it posts it.
-    let advisory = Payload::Advisory(Advisory {
-        advisory_id: ABOUT.into(),
-        revision: 1,
-        title: "Patch NetScaler".into(),
-        summary: "Exploited in the wild".into(),
-        severity: Severity::Critical,
-        cves: vec![],
-        affected: vec![],
-        actions: vec![],
-        references: vec![],
-        sectors: vec![],
-        published: Timestamp::now(),
-        changes: None,
-        matched_assets: vec![],
-    });
+    let advisory = varde_tests::csirt::advisory(ABOUT, "Patch NetScaler");
     bus.publish(
         &bus.identity("kcsirt"),
         Draft::new(&advisory, Tlp::Amber, Audience::orgs([org("lillehammer")])),
