@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use matrix_sdk::Room;
 use matrix_sdk::ruma::events::Mentions;
-use matrix_sdk::ruma::events::relation::Reply;
+use matrix_sdk::ruma::events::relation::{Reply, Thread};
 use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
 use matrix_sdk::ruma::{OwnedRoomId, UserId};
 use varde_bus::directory::DirectoryHandle;
@@ -19,7 +19,7 @@ use crate::matrix::{Bot, SendError, txn_id};
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use crate::store::{Part, Store};
-use crate::timeline::RoomEvent;
+use crate::timeline::{RoomEvent, What};
 
 /// What the room side shares with the relay and the incident handling.
 pub struct RoomSide {
@@ -73,9 +73,15 @@ impl RoomSide {
     /// An `m.notice` in reply to the member's event.
     pub async fn answer(&self, room: &Room, ev: &RoomEvent, text: &str) -> Result<(), SendError> {
         let mut content = RoomMessageEventContent::notice_plain(text).add_mentions(Mentions::new());
-        content.relates_to = Some(Relation::Reply(Reply::with_event_id(
-            crate::matrix::event_id(&ev.event_id)?,
-        )));
+        let to = crate::matrix::event_id(&ev.event_id)?;
+        // A command said in a thread is answered in that thread.
+        content.relates_to = Some(match &ev.what {
+            What::Message {
+                thread_root: Some(root),
+                ..
+            } => Relation::Thread(Thread::reply(crate::matrix::event_id(root)?, to)),
+            _ => Relation::Reply(Reply::with_event_id(to)),
+        });
         self.bot
             .send(
                 room,

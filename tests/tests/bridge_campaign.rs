@@ -1,7 +1,8 @@
 //! Campaigns in Matrix (Synapse and nats-server, real): gjovik's bridge
 //! posts the CSIRT's advisory and tells the CSIRT it was delivered; the
-//! CSIRT's reminder is posted in the advisory's thread; Kari answers with
-//! `!varde status … remediated`, which reaches the CSIRT alone and counts
+//! CSIRT's reminder is posted in the advisory's thread; Kari answers in
+//! the thread (`!varde status in_progress`, no id needed) and with
+//! `!varde status … remediated`, which reach the CSIRT alone and count
 //! for gjovik. A user of another org cannot set gjovik's status. The
 //! bridge is SIGKILLed twice (after the reminder is posted, after the status
 //! is sent); the thread still holds one opening and one reminder, and the
@@ -146,13 +147,30 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone_across
     )
     .await?;
     read(&kari_r, &room, "Acknowledged").await?;
+    // In the advisory's thread the advisory id may be left out.
+    send_as(
+        &kari_r,
+        &room,
+        "m.room.message",
+        json!({
+            "msgtype": "m.text",
+            "body": "!varde status in_progress \"patching tonight\"",
+            "m.relates_to": { "rel_type": "m.thread", "event_id": first,
+                "is_falling_back": true, "m.in_reply_to": { "event_id": first } }
+        }),
+    )
+    .await?;
+    read(&kari_r, &room, "Status in_progress sent to kcsirt only").await?;
+    // Outside the thread, without an id: refused, nothing sent.
+    say(&kari_r, &room, "!varde status affected").await?;
+    read(&kari_r, &room, "name the advisory").await?;
     say(
         &kari_r,
         &room,
         &format!("!varde status {ABOUT} remediated \"patched 14:05\""),
     )
     .await?;
-    read(&kari_r, &room, "sent to kcsirt only").await?;
+    read(&kari_r, &room, "Status remediated sent to kcsirt only").await?;
     // And right after the status went out: the command may be handled
     // again after the restart, and the CSIRT must still count it once.
     bridge.kill().await;
@@ -182,14 +200,17 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone_across
     // handled: still one opening and one reminder in the thread.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let events: Vec<Value> = all_events(&kari, &room).await?;
+    // The bot's thread replies: the opening, the reminder and its answer
+    // to Kari's status in the thread (Kari's own message is there too).
     let threaded = events
         .iter()
         .filter(|e| {
             e["content"]["m.relates_to"]["rel_type"] == "m.thread"
                 && e["content"]["m.relates_to"]["event_id"] == first.as_str()
+                && e["sender"] != kari.user_id.as_str()
         })
         .count();
-    assert_eq!(threaded, 2, "bridge log:\n{}", bridge.log_tail());
+    assert_eq!(threaded, 3, "bridge log:\n{}", bridge.log_tail());
     serve_inbox(
         &h,
         &mut sightings,
@@ -219,6 +240,7 @@ async fn bridge_campaign_reminder_in_thread_and_status_to_the_csirt_alone_across
         [
             RemediationState::Delivered,
             RemediationState::Acknowledged,
+            RemediationState::InProgress,
             RemediationState::Remediated
         ]
     );

@@ -11,9 +11,11 @@ pub enum Command {
     Help,
     Status,
     /// `status <advisory-id> <state> [note]`: where this org stands on a
-    /// warning, to the CSIRT alone.
+    /// warning, to the CSIRT alone. `status <state> [note]` in the
+    /// advisory's thread (or as a reply to it): `about` is `None` and the
+    /// bridge takes the advisory from the thread.
     Report {
-        about: String,
+        about: Option<String>,
         state: RemediationState,
         note: Option<String>,
     },
@@ -119,6 +121,15 @@ pub fn parse(prefix: &str, body: &str) -> Option<Result<Command, ParseError>> {
     Some(parse_rest(rest.trim()))
 }
 
+/// `"patched 14:05"` → `patched 14:05`; nothing → `None`.
+fn quoted_note(note: &str) -> Option<String> {
+    let note = note
+        .trim()
+        .trim_matches(|c| c == '"' || c == '“' || c == '”')
+        .trim();
+    (!note.is_empty()).then(|| note.to_string())
+}
+
 fn parse_rest(rest: &str) -> Result<Command, ParseError> {
     let (cmd, args) = word(rest);
     match cmd.to_lowercase().as_str() {
@@ -129,6 +140,15 @@ fn parse_rest(rest: &str) -> Result<Command, ParseError> {
             if about.is_empty() {
                 return Ok(Command::Status);
             }
+            // A state first: the advisory is the thread's (no advisory id
+            // is a state's name).
+            if let Ok(state) = about.parse::<RemediationState>() {
+                return Ok(Command::Report {
+                    about: None,
+                    state,
+                    note: quoted_note(rest),
+                });
+            }
             let (state, note) = word(rest);
             if state.is_empty() {
                 return Err(ParseError::Missing {
@@ -136,14 +156,10 @@ fn parse_rest(rest: &str) -> Result<Command, ParseError> {
                     what: "a state (acknowledged, not_affected, affected, in_progress, remediated, needs_help)",
                 });
             }
-            let note = note
-                .trim()
-                .trim_matches(|c| c == '"' || c == '“' || c == '”')
-                .trim();
             Ok(Command::Report {
-                about: about.to_string(),
+                about: Some(about.to_string()),
                 state: state.parse()?,
-                note: (!note.is_empty()).then(|| note.to_string()),
+                note: quoted_note(note),
             })
         }
         "share" | "del" => {
@@ -273,7 +289,7 @@ pub fn help(lang: Language, p: &str) -> String {
             "Varde commands:\n\
              {p} help: this text\n\
              {p} status: bus connection, lag, last message, directory version\n\
-             {p} status <advisory-id> <state> [note]: tell the CSIRT, and only the CSIRT, where your organisation stands (acknowledged, not_affected, affected, in_progress, remediated, needs_help; ✅ on the advisory = acknowledged)\n\
+             {p} status <advisory-id> <state> [note]: tell the CSIRT, and only the CSIRT, where your organisation stands (acknowledged, not_affected, affected, in_progress, remediated, needs_help; in the advisory's thread the id may be left out; ✅ on the advisory = acknowledged)\n\
              {p} campaigns: what the CSIRT asks your organisation, your last status, the deadlines\n\
              {p} share [tlp:<label>] [to community|<org>,group:<group>] <text>: share text on the bus\n\
              {p} ack <id>: acknowledge a bridged alert to its sender (or react with ✅)\n\
@@ -288,7 +304,7 @@ pub fn help(lang: Language, p: &str) -> String {
             "Varde-kommandoer:\n\
              {p} help: denne teksten\n\
              {p} status: busstilkobling, etterslep, siste melding, katalogversjon\n\
-             {p} status <varsel-id> <tilstand> [notat]: fortell CSIRT, og bare CSIRT, hvor organisasjonen står (acknowledged, not_affected, affected, in_progress, remediated, needs_help; ✅ på varselet = acknowledged)\n\
+             {p} status <varsel-id> <tilstand> [notat]: fortell CSIRT, og bare CSIRT, hvor organisasjonen står (acknowledged, not_affected, affected, in_progress, remediated, needs_help; i varselets tråd kan id-en utelates; ✅ på varselet = acknowledged)\n\
              {p} campaigns: hva CSIRT ber organisasjonen om, siste status, fristene\n\
              {p} share [tlp:<merking>] [to community|<org>,group:<gruppe>] <tekst>: del tekst på bussen\n\
              {p} ack <id>: kvitter for et videresendt varsel til avsenderen (eller reager med ✅)\n\
@@ -322,9 +338,18 @@ mod tests {
         assert_eq!(
             p("!varde status KCSIRT-2026-0042 remediated \"patched 14:05\""),
             Ok(Command::Report {
-                about: "KCSIRT-2026-0042".into(),
+                about: Some("KCSIRT-2026-0042".into()),
                 state: RemediationState::Remediated,
                 note: Some("patched 14:05".into())
+            })
+        );
+        // In the advisory's thread the id may be left out.
+        assert_eq!(
+            p("!varde status in_progress \"on it\""),
+            Ok(Command::Report {
+                about: None,
+                state: RemediationState::InProgress,
+                note: Some("on it".into())
             })
         );
         assert!(matches!(

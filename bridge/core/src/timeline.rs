@@ -28,6 +28,8 @@ pub enum What {
         reply_to: Option<String>,
         /// Event id this message edits (`m.replace`).
         replaces: Option<String>,
+        /// Root of the thread this message is in (`m.thread`).
+        thread_root: Option<String>,
         file: Option<FileRef>,
     },
     Redaction {
@@ -107,6 +109,9 @@ pub fn parse(room_id: &str, json: &Value) -> Option<RoomEvent> {
             };
             let msgtype = s(shown, "/msgtype").unwrap_or_default();
             let reply_to = s(content, "/m.relates_to/m.in_reply_to/event_id");
+            let thread_root = (s(content, "/m.relates_to/rel_type").as_deref() == Some("m.thread"))
+                .then(|| s(content, "/m.relates_to/event_id"))
+                .flatten();
             let mut body = s(shown, "/body").unwrap_or_default();
             let mut html = (s(shown, "/format").as_deref() == Some("org.matrix.custom.html"))
                 .then(|| s(shown, "/formatted_body"))
@@ -129,6 +134,7 @@ pub fn parse(room_id: &str, json: &Value) -> Option<RoomEvent> {
                 html,
                 reply_to,
                 replaces,
+                thread_root,
                 file,
             }
         }

@@ -1,4 +1,5 @@
-//! `!varde status <advisory-id> <state> [note]` and ✅ on a CSIRT warning:
+//! `!varde status <advisory-id> <state> [note]` (or `!varde status <state>
+//! [note]` in the advisory's thread) and ✅ on a CSIRT warning:
 //! where this org stands, sealed TLP:AMBER+STRICT to the CSIRT alone
 //! (`kind_rules`), so no other member ever sees it. Only the bridge's own
 //! org's users may set it (the dispatch checks), and the status counts for
@@ -14,15 +15,20 @@ use super::{CommandError, Refusal, Request};
 use crate::config::Language;
 use crate::policy::{self, RoomRules};
 use crate::room_side::RoomSide;
+use crate::timeline::What;
 
 impl RoomSide {
     pub(super) async fn status_report(
         &self,
         req: &Request<'_>,
-        about: String,
+        about: Option<String>,
         state: RemediationState,
         note: Option<String>,
     ) -> Result<String, CommandError> {
+        let about = match about {
+            Some(a) => a,
+            None => self.thread_advisory(req)?,
+        };
         let person = self.person(req.room, &req.ev.sender, req.org.clone()).await;
         // One event, one status, however often the sync shows it.
         let id = self
@@ -32,6 +38,29 @@ impl RoomSide {
             .send_status(req.dir, about, state, note, Some(person), id)
             .await?;
         Ok(sent(req.lang, state, &csirt))
+    }
+
+    /// The CSIRT advisory whose thread this command is in (or whose post
+    /// it replies to), as this bridge posted it in this room.
+    fn thread_advisory(&self, req: &Request<'_>) -> Result<String, CommandError> {
+        let What::Message {
+            thread_root,
+            reply_to,
+            ..
+        } = &req.ev.what
+        else {
+            return Err(no_thread(req.lang).into());
+        };
+        for root in [thread_root, reply_to].into_iter().flatten() {
+            if let Some(id) = self
+                .store
+                .advisory_at(&req.ev.room_id, req.dir.doc.csirt.as_str(), root)
+                .map_err(|e| Refusal(e.to_string()))?
+            {
+                return Ok(id);
+            }
+        }
+        Err(no_thread(req.lang).into())
     }
 
     /// Seals and publishes a status to the directory's CSIRT with `id`.
@@ -147,4 +176,11 @@ fn sent(lang: Language, state: RemediationState, csirt: &OrgId) -> String {
         Language::En => format!("Status {state} sent to {csirt} only (TLP:AMBER+STRICT)."),
         Language::Nb => format!("Status {state} er sendt bare til {csirt} (TLP:AMBER+STRICT)."),
     }
+}
+
+fn no_thread(lang: Language) -> Refusal {
+    Refusal(match lang {
+        Language::En => "name the advisory (`status <advisory-id> <state>`), or say it in the thread of the CSIRT's advisory".into(),
+        Language::Nb => "oppgi varselet (`status <varsel-id> <tilstand>`), eller skriv det i tråden til CSIRT-ens varsel".into(),
+    })
 }
